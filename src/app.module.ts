@@ -1,0 +1,33 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { ApiKeyGuard } from './common/api-key.guard';
+import { runsApi, runsWorker, type AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { HealthModule } from './health/health.module';
+import { JobsModule } from './jobs/jobs.module';
+import { LoggingModule, type Logger } from './logging/logger';
+import { MetricsModule } from './metrics/metrics.module';
+import { WorkerModule } from './worker/worker.module';
+
+/** The modules one process runs: the API, the worker, or both (APP_ROLE). Every role serves health and metrics. */
+@Module({})
+export class AppModule {
+  static forRole(config: AppConfig, logger: Logger): DynamicModule {
+    const api = runsApi(config.role);
+    const worker = runsWorker(config.role);
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule.forRoot(logger),
+        ScheduleModule.forRoot(),
+        MetricsModule,
+        HealthModule.forRole(worker),
+        ...(api ? [JobsModule] : []),
+        ...(worker ? [WorkerModule] : []),
+      ],
+      providers: [{ provide: APP_GUARD, useClass: ApiKeyGuard }],
+    };
+  }
+}

@@ -1,0 +1,99 @@
+import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { STATUS_CODES } from 'node:http';
+import {
+  IdempotencyKeyReusedError,
+  JobNotFoundError,
+  RequestValidationError,
+  type FieldError,
+} from '../jobs/jobs.errors';
+import type { Logger } from '../logging/logger';
+import { DatabaseUnavailableError } from '../persistence/persistence.errors';
+import { PROBLEM_CONTENT_TYPE } from './problem.response';
+
+export interface Problem {
+  status: number;
+  code: string;
+  detail: string;
+  errors?: FieldError[];
+}
+
+/** Maps any error to RFC 9457 problem details. Unknown errors become a bare 500: no stack, no SQL. */
+export function toProblem(error: unknown): Problem {
+  if (error instanceof RequestValidationError) {
+    return { status: 400, code: 'validation_failed', detail: error.message, errors: error.errors };
+  }
+  if (error instanceof JobNotFoundError) return { status: 404, code: 'job_not_found', detail: error.message };
+  if (error instanceof IdempotencyKeyReusedError) {
+    return { status: 409, code: 'idempotency_key_reused', detail: error.message };
+  }
+  if (error instanceof DatabaseUnavailableError) {
+    return {
+      status: 503,
+      code: 'database_unavailable',
+      detail: 'The database is unavailable; retry shortly',
+    };
+  }
+  const bodyParserType = (error as { type?: unknown } | null)?.type;
+  if (bodyParserType === 'entity.too.large') {
+    return { status: 413, code: 'payload_too_large', detail: 'The request body is larger than the limit' };
+  }
+  if (bodyParserType === 'entity.parse.failed') {
+    return { status: 400, code: 'malformed_json', detail: 'The request body is not valid JSON' };
+  }
+  if (bodyParserType === 'encoding.unsupported' || bodyParserType === 'charset.unsupported') {
+    return {
+      status: 415,
+      code: 'unsupported_media_type',
+      detail: 'The request body encoding is not supported',
+    };
+  }
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const body = error.getResponse();
+    const detail =
+      typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? error.message);
+    return {
+      status,
+      code: (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z0-9]+/g, '_'),
+      detail: Array.isArray(detail) ? detail.join('; ') : String(detail),
+    };
+  }
+  return { status: 500, code: 'internal_error', detail: 'An unexpected error occurred' };
+}
+
+export function sendProblem(request: Request, response: Response, problem: Problem): void {
+  if (problem.status === 503) response.setHeader('Retry-After', '1');
+  if (problem.status === 401) response.setHeader('WWW-Authenticate', 'Bearer');
+  response
+    .status(problem.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(
+      JSON.stringify({
+        type: 'about:blank',
+        title: STATUS_CODES[problem.status] ?? 'Error',
+        status: problem.status,
+        detail: problem.detail,
+        instance: request.originalUrl.split('?')[0],
+        code: problem.code,
+        ...(problem.errors ? { errors: problem.errors } : {}),
+      }),
+    );
+}
+
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  constructor(private readonly logger: Logger) {}
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<Request>();
+    const response = http.getResponse<Response>();
+    const problem = toProblem(error);
+    if (problem.status >= 500) {
+      this.logger.error({ err: error, method: request.method, url: request.originalUrl }, 'request failed');
+    }
+    if (response.headersSent) return;
+    sendProblem(request, response, problem);
+  }
+}

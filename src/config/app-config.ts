@@ -1,0 +1,158 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+
+export const APP_ROLES = ['api', 'worker', 'all', 'migrate'] as const;
+export type AppRole = (typeof APP_ROLES)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The validated configuration of one process. Built once at boot by `loadConfig`; nothing else reads the environment. */
+export interface AppConfig {
+  production: boolean;
+  /** Undefined outside production means: start the embedded PostgreSQL. */
+  databaseUrl: string | undefined;
+  role: AppRole;
+  port: number;
+  dbPoolSize: number;
+  /** Apply pending migrations when the process starts (default: on outside production). */
+  migrateOnStart: boolean;
+  workerId: string;
+  workerConcurrency: number;
+  workerPollIntervalMs: number;
+  leaseMs: number;
+  sweepIntervalMs: number;
+  shutdownGraceMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  defaultMaxAttempts: number;
+  defaultTimeoutMs: number;
+  maxBodyBytes: number;
+  apiKeys: string[];
+  logLevel: LogLevel;
+  embeddedDataDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Parses and validates the environment; throws one ConfigError naming every invalid variable. */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const problems: string[] = [];
+  const reader = new EnvReader(env, problems);
+
+  const production = env.NODE_ENV === 'production';
+  const databaseUrl = reader.databaseUrl('DATABASE_URL');
+  if (production && databaseUrl === undefined) {
+    problems.push(
+      'DATABASE_URL is required when NODE_ENV=production (the embedded database is for development only)',
+    );
+  }
+  const leaseMs = reader.integer('LEASE_MS', 30_000, 1_000, 3_600_000);
+  const retryBaseMs = reader.integer('RETRY_BASE_MS', 1_000, 1, 86_400_000);
+  const retryMaxMs = reader.integer('RETRY_MAX_MS', 3_600_000, 1, 604_800_000);
+  if (retryMaxMs < retryBaseMs)
+    problems.push(`RETRY_MAX_MS must be >= RETRY_BASE_MS (got ${retryMaxMs} < ${retryBaseMs})`);
+
+  const config: AppConfig = {
+    production,
+    databaseUrl,
+    role: reader.oneOf('APP_ROLE', APP_ROLES, 'all'),
+    port: reader.integer('PORT', 3000, 0, 65_535),
+    dbPoolSize: reader.integer('DB_POOL_SIZE', 10, 2, 1_000),
+    migrateOnStart: reader.boolean('MIGRATE_ON_START', !production),
+    workerId: env.WORKER_ID?.trim() || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    workerConcurrency: reader.integer('WORKER_CONCURRENCY', 10, 1, 10_000),
+    workerPollIntervalMs: reader.integer('WORKER_POLL_INTERVAL_MS', 1_000, 10, 600_000),
+    leaseMs,
+    sweepIntervalMs: reader.integer('SWEEP_INTERVAL_MS', 5_000, 100, 3_600_000),
+    shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
+    retryBaseMs,
+    retryMaxMs,
+    defaultMaxAttempts: reader.integer('DEFAULT_MAX_ATTEMPTS', 3, 1, 1_000),
+    defaultTimeoutMs: reader.integer('DEFAULT_TIMEOUT_MS', 300_000, 1, 86_400_000),
+    maxBodyBytes: reader.integer('MAX_BODY_BYTES', 1_048_576, 1_024, 104_857_600),
+    apiKeys: reader.list('API_KEYS'),
+    logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    embeddedDataDir: env.EMBEDDED_PG_DIR?.trim() || '.data/postgres',
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+class EnvReader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  private raw(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === '' ? undefined : value;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = /^-?\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      this.problems.push(`${name} must be a whole number from ${min} to ${max} (got "${value}")`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${value}")`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (['true', '1', 'yes'].includes(value)) return true;
+    if (['false', '0', 'no'].includes(value)) return false;
+    this.problems.push(`${name} must be true or false (got "${value}")`);
+    return fallback;
+  }
+
+  list(name: string): string[] {
+    const value = this.raw(name);
+    if (value === undefined) return [];
+    return value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0);
+  }
+
+  databaseUrl(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    try {
+      const url = new URL(value);
+      if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error('protocol');
+      return value;
+    } catch {
+      this.problems.push(`${name} must be a postgres:// or postgresql:// connection URL`);
+      return undefined;
+    }
+  }
+}
+
+export function runsApi(role: AppRole): boolean {
+  return role === 'api' || role === 'all';
+}
+
+export function runsWorker(role: AppRole): boolean {
+  return role === 'worker' || role === 'all';
+}

@@ -1,0 +1,89 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import { plainToInstance } from 'class-transformer';
+import { validate, type ValidationError } from 'class-validator';
+import { targetConstructorToSchema } from 'class-validator-jsonschema';
+import { JOB_HANDLER_METADATA, type JobHandler, type JobHandlerOptions } from './job-handler';
+
+export interface RegisteredHandler {
+  options: JobHandlerOptions;
+  handler: JobHandler;
+}
+
+export interface JobTypeDescription {
+  job_type: string;
+  description: string;
+  payload_schema: object;
+}
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+/**
+ * Finds every @JobHandler provider at startup. The API uses it to validate payloads and list job types,
+ * the worker to run jobs.
+ */
+@Injectable()
+export class HandlerRegistry implements OnModuleInit {
+  private readonly handlers = new Map<string, RegisteredHandler>();
+
+  constructor(private readonly discovery: DiscoveryService) {}
+
+  onModuleInit(): void {
+    for (const wrapper of this.discovery.getProviders()) {
+      const { instance, metatype } = wrapper;
+      if (!instance || !metatype) continue;
+      const options = Reflect.getMetadata(JOB_HANDLER_METADATA, metatype) as JobHandlerOptions | undefined;
+      if (!options) continue;
+      if (this.handlers.has(options.type))
+        throw new Error(`Two handlers are registered for job type "${options.type}"`);
+      this.handlers.set(options.type, { options, handler: instance as JobHandler });
+    }
+  }
+
+  get(jobType: string): RegisteredHandler | undefined {
+    return this.handlers.get(jobType);
+  }
+
+  types(): string[] {
+    return [...this.handlers.keys()].sort();
+  }
+
+  describe(): JobTypeDescription[] {
+    return this.types().map((type) => {
+      const { options } = this.handlers.get(type)!;
+      const schema = options.payload ? targetConstructorToSchema(options.payload) : { type: 'object' };
+      return { job_type: type, description: options.description, payload_schema: schema };
+    });
+  }
+
+  /** Validates a payload against its handler's DTO; returns the problems, each naming its field. */
+  async validatePayload(jobType: string, payload: object): Promise<FieldProblem[]> {
+    const registered = this.handlers.get(jobType);
+    if (!registered)
+      return [{ field: 'job_type', message: `unknown job type; known types: ${this.types().join(', ')}` }];
+    if (!registered.options.payload) return [];
+    const instance = plainToInstance(registered.options.payload, payload);
+    const errors = await validate(instance, {
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      forbidUnknownValues: true,
+    });
+    return flattenValidationErrors(errors, 'payload');
+  }
+}
+
+/** Turns class-validator's nested errors into a flat list of `{ field: 'a.b[2].c', message }`. */
+export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const error of errors) {
+    const segment = /^\d+$/.test(error.property) ? `[${error.property}]` : error.property;
+    const field =
+      prefix === '' ? segment : segment.startsWith('[') ? `${prefix}${segment}` : `${prefix}.${segment}`;
+    for (const message of Object.values(error.constraints ?? {})) problems.push({ field, message });
+    if (error.children?.length) problems.push(...flattenValidationErrors(error.children, field));
+  }
+  return problems;
+}

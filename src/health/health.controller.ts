@@ -1,0 +1,76 @@
+import { Controller, Get, Inject, Optional } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
+import { Public } from '../common/api-key.guard';
+import { JobRepository } from '../persistence/job.repository';
+import { ClaimLoopService } from '../worker/claim-loop.service';
+
+const DATABASE_CHECK_TIMEOUT_MS = 2_000;
+
+/** Probes. Terminus answers 503 `shutting_down` for readiness once shutdown has begun. */
+@ApiTags('operations')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly repository: JobRepository,
+    @Optional() @Inject(ClaimLoopService) private readonly claimLoop?: ClaimLoopService,
+  ) {}
+
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process is up and its event loop answers' })
+  @ApiOkResponse({ schema: { example: { status: 'ok' } } })
+  live(): { status: string } {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @HealthCheck({ swaggerDocumentation: false })
+  @ApiOperation({ summary: 'Readiness: the database answers and, in a worker, the claim loop is turning' })
+  @ApiOkResponse({
+    schema: { example: { status: 'ok', info: { database: { status: 'up' } }, error: {}, details: {} } },
+  })
+  @ApiServiceUnavailableResponse({
+    description: 'Not ready: shutting down, database unreachable or worker loop stalled',
+  })
+  ready(): Promise<HealthCheckResult> {
+    const claimLoop = this.claimLoop;
+    return this.health.check([
+      () => this.databaseAnswers(),
+      ...(claimLoop ? [() => this.workerLoopTurns(claimLoop)] : []),
+    ]);
+  }
+
+  private async databaseAnswers(): Promise<HealthIndicatorResult> {
+    const database = this.indicators.check('database');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.repository.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer within 2 s')), DATABASE_CHECK_TIMEOUT_MS);
+        }),
+      ]);
+      return database.up();
+    } catch (error) {
+      return database.down({ reason: error instanceof Error ? error.message : 'unreachable' });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private workerLoopTurns(claimLoop: ClaimLoopService): HealthIndicatorResult {
+    const worker = this.indicators.check('worker');
+    return claimLoop.isAlive()
+      ? worker.up({ live_attempts: claimLoop.liveAttempts() })
+      : worker.down({ reason: 'the claim loop has stalled' });
+  }
+}

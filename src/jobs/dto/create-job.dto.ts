@@ -1,0 +1,107 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsInt,
+  IsISO8601,
+  IsNotEmpty,
+  IsObject,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
+
+/** Optional, but when present it must be valid: `null` is refused rather than read as "absent". */
+const IfPresent = (): PropertyDecorator => ValidateIf((_object, value) => value !== undefined);
+
+export const MAX_BATCH_SIZE = 1_000;
+
+export class CreateJobDto {
+  @ApiProperty({ description: 'A registered job type (see GET /job-types)', example: 'echo' })
+  @IsString()
+  @IsNotEmpty()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, {
+    message: 'job_type must be a job type name such as email.send',
+  })
+  job_type!: string;
+
+  @ApiPropertyOptional({
+    description: "The job's input, validated against the job type's payload schema. Default {}.",
+    type: 'object',
+    additionalProperties: true,
+    example: { message: 'hello' },
+  })
+  @IfPresent()
+  @IsObject()
+  payload?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    description: 'Higher runs first',
+    minimum: -1000,
+    maximum: 1000,
+    default: 0,
+    example: 0,
+  })
+  @IfPresent()
+  @IsInt()
+  @Min(-1000)
+  @Max(1000)
+  priority?: number;
+
+  @ApiPropertyOptional({
+    description: 'Not claimable before this time (ISO 8601). Default: now.',
+    format: 'date-time',
+    example: '2026-12-01T09:00:00Z',
+  })
+  @IfPresent()
+  @IsISO8601({ strict: true, strictSeparator: true })
+  run_at?: string;
+
+  @ApiPropertyOptional({
+    description: 'How many attempts may fail before the job does. Default: DEFAULT_MAX_ATTEMPTS.',
+    minimum: 1,
+    maximum: 1000,
+    example: 3,
+  })
+  @IfPresent()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  max_attempts?: number;
+
+  @ApiPropertyOptional({
+    description: 'The longest one attempt may run, in ms. Default: DEFAULT_TIMEOUT_MS.',
+    minimum: 1,
+    maximum: 86_400_000,
+    example: 60000,
+  })
+  @IfPresent()
+  @IsInt()
+  @Min(1)
+  @Max(86_400_000)
+  timeout_ms?: number;
+}
+
+export class CreateJobsBatchDto {
+  @ApiProperty({
+    type: [CreateJobDto],
+    minItems: 1,
+    maxItems: MAX_BATCH_SIZE,
+    description: `1 to ${MAX_BATCH_SIZE} jobs, created all-or-nothing in one transaction`,
+    example: [
+      { job_type: 'echo', payload: { n: 1 } },
+      { job_type: 'sleep', payload: { ms: 100 }, priority: 5 },
+    ],
+  })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_BATCH_SIZE)
+  @ValidateNested({ each: true })
+  @Type(() => CreateJobDto)
+  jobs!: CreateJobDto[];
+}

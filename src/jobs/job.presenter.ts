@@ -1,0 +1,65 @@
+import type { JobAttemptEntity } from '../persistence/job-attempt.entity';
+import { AttemptOutcome, JobState } from '../persistence/job-state';
+import type { JobEntity } from '../persistence/job.entity';
+import type { AttemptResponse, JobDetailResponse, JobResponse } from './dto/job.response';
+
+const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
+
+/** The API view of a job row: snake_case fields exactly as the contract names them. */
+export function presentJob(job: JobEntity): JobResponse {
+  const waitingForRetry = job.state === JobState.Running && job.leaseExpiresAt === null;
+  return {
+    job_id: job.jobId,
+    job_type: job.jobType,
+    state: job.state,
+    payload: job.payload,
+    result: job.state === JobState.Completed ? job.result : null,
+    error: job.error ? { ...job.error } : null,
+    priority: job.priority,
+    run_at: job.runAt.toISOString(),
+    attempts: job.attempts,
+    max_attempts: job.maxAttempts,
+    timeout_ms: job.timeoutMs,
+    created_at: job.createdAt.toISOString(),
+    updated_at: job.updatedAt.toISOString(),
+    started_at: iso(job.startedAt),
+    finished_at: iso(job.finishedAt),
+    next_attempt_at: waitingForRetry ? iso(job.availableAt) : null,
+  };
+}
+
+/**
+ * The job with its whole attempt history: the closed attempts on record, plus the latest attempt as the
+ * job row tells it when it is live (`running`) or succeeded.
+ */
+export function presentJobDetail(job: JobEntity, records: JobAttemptEntity[]): JobDetailResponse {
+  const history: AttemptResponse[] = records.map((record) => ({
+    attempt: record.attempt,
+    worker_id: record.workerId,
+    started_at: record.startedAt.toISOString(),
+    finished_at: record.finishedAt.toISOString(),
+    outcome: record.outcome,
+    error: { ...record.error },
+  }));
+  const latest = job.attempts > 0 && job.workerId && job.attemptStartedAt ? job : null;
+  if (latest && job.leaseExpiresAt !== null) {
+    history.push({
+      attempt: job.attempts,
+      worker_id: job.workerId!,
+      started_at: job.attemptStartedAt!.toISOString(),
+      finished_at: null,
+      outcome: AttemptOutcome.Running,
+      error: null,
+    });
+  } else if (latest && job.state === JobState.Completed) {
+    history.push({
+      attempt: job.attempts,
+      worker_id: job.workerId!,
+      started_at: job.attemptStartedAt!.toISOString(),
+      finished_at: iso(job.finishedAt),
+      outcome: AttemptOutcome.Succeeded,
+      error: null,
+    });
+  }
+  return { ...presentJob(job), attempt_history: history };
+}

@@ -1,0 +1,34 @@
+/** Job states, declared once; the jobs_state_known CHECK constraint mirrors this list. */
+export enum JobState {
+  Pending = 'pending',
+  Running = 'running',
+  Completed = 'completed',
+  Failed = 'failed',
+}
+
+export const JOB_STATES = Object.values(JobState);
+
+/** How an attempt ended. A live attempt is `running`; `succeeded` is told by the completed job row. */
+export enum AttemptOutcome {
+  Running = 'running',
+  Succeeded = 'succeeded',
+  Failed = 'failed',
+  TimedOut = 'timed_out',
+  Lost = 'lost',
+  Interrupted = 'interrupted',
+}
+
+/** Outcomes that count against max_attempts. An interrupted attempt (released at shutdown) does not. */
+export const FAILING_OUTCOMES = [
+  AttemptOutcome.Failed,
+  AttemptOutcome.TimedOut,
+  AttemptOutcome.Lost,
+] as const;
+export type ClosingOutcome =
+  AttemptOutcome.Failed | AttemptOutcome.TimedOut | AttemptOutcome.Lost | AttemptOutcome.Interrupted;
+
+export interface JobErrorBody {
+  code: string;
+  message: string;
+  [detail: string]: unknown;
+}

@@ -1,0 +1,284 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { JobAttemptEntity } from './job-attempt.entity';
+import type { ClosingOutcome, JobErrorBody } from './job-state';
+import { JobState } from './job-state';
+import { JobEntity } from './job.entity';
+import * as SQL from './job.sql';
+import { DatabaseUnavailableError, isConnectionError } from './persistence.errors';
+
+export const JOBS_DATA_SOURCE = Symbol('JOBS_DATA_SOURCE');
+
+export interface NewJob {
+  jobId: string;
+  jobType: string;
+  payload: Record<string, unknown>;
+  priority: number;
+  runAt: Date | null;
+  maxAttempts: number;
+  timeoutMs: number;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+}
+
+/** An attempt a worker has just opened: everything it needs to run and to write back (fencing token). */
+export interface ClaimedJob {
+  jobId: string;
+  jobType: string;
+  payload: Record<string, unknown>;
+  attempt: number;
+  failedAttempts: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  attemptStartedAt: Date;
+  leaseExpiresAt: Date;
+  /** When the job became due; attemptStartedAt - dueAt is the claim latency. */
+  dueAt: Date;
+}
+
+export interface AttemptRef {
+  jobId: string;
+  attempt: number;
+}
+
+export interface Completion extends AttemptRef {
+  result: unknown;
+}
+
+export interface RescuedAttempt extends AttemptRef {
+  workerId: string;
+  state: JobState;
+}
+
+export interface ListJobsQuery {
+  state?: JobState;
+  jobType?: string;
+  /** Keyset cursor: only jobs with a smaller job_id (older) than this. */
+  beforeJobId?: string;
+  limit: number;
+}
+
+type RawRow = Record<string, unknown>;
+
+/**
+ * Every query the service runs. Each method runs one statement (or one transaction) and decides
+ * nothing; connection failures surface as DatabaseUnavailableError.
+ */
+@Injectable()
+export class JobRepository {
+  constructor(@Inject(JOBS_DATA_SOURCE) private readonly dataSource: DataSource) {}
+
+  /** Inserts all jobs atomically; returns them in input order. Empty when an idempotency key was taken. */
+  async insertJobs(jobs: NewJob[]): Promise<JobEntity[]> {
+    const rows = await this.query(SQL.INSERT_JOBS, [
+      JSON.stringify(
+        jobs.map((job) => ({
+          job_id: job.jobId,
+          job_type: job.jobType,
+          payload: job.payload,
+          priority: job.priority,
+          run_at: job.runAt?.toISOString() ?? null,
+          max_attempts: job.maxAttempts,
+          timeout_ms: job.timeoutMs,
+          idempotency_key: job.idempotencyKey,
+          request_hash: job.requestHash,
+        })),
+      ),
+    ]);
+    const byId = new Map(rows.map((row) => [row.job_id as string, toJobEntity(row)]));
+    return jobs.flatMap((job) => byId.get(job.jobId) ?? []);
+  }
+
+  async findByIdempotencyKey(key: string): Promise<JobEntity | null> {
+    return this.guard(() => this.dataSource.getRepository(JobEntity).findOneBy({ idempotencyKey: key }));
+  }
+
+  async findJob(jobId: string): Promise<JobEntity | null> {
+    return this.guard(() => this.dataSource.getRepository(JobEntity).findOneBy({ jobId }));
+  }
+
+  /** Closed attempt records of one job, oldest first. */
+  async findAttempts(jobId: string): Promise<JobAttemptEntity[]> {
+    return this.guard(() =>
+      this.dataSource.getRepository(JobAttemptEntity).find({ where: { jobId }, order: { attempt: 'ASC' } }),
+    );
+  }
+
+  /** One page of jobs, newest first (job_id is a UUIDv7, so id order is creation order). */
+  async listJobs(query: ListJobsQuery): Promise<JobEntity[]> {
+    return this.guard(() => {
+      const builder = this.dataSource.getRepository(JobEntity).createQueryBuilder('job');
+      if (query.state) builder.andWhere('job.state = :state', { state: query.state });
+      if (query.jobType) builder.andWhere('job.job_type = :jobType', { jobType: query.jobType });
+      if (query.beforeJobId) builder.andWhere('job.job_id < :before', { before: query.beforeJobId });
+      return builder.orderBy('job.job_id', 'DESC').limit(query.limit).getMany();
+    });
+  }
+
+  /** Atomically opens an attempt on up to `limit` due jobs for this worker; never hands one job to two claimers. */
+  async claimDue(limit: number, workerId: string, leaseMs: number): Promise<ClaimedJob[]> {
+    const rows = await this.query(SQL.CLAIM_DUE, [limit, workerId, leaseMs]);
+    return rows.map((row) => ({
+      jobId: row.job_id as string,
+      jobType: row.job_type as string,
+      payload: row.payload as Record<string, unknown>,
+      attempt: row.attempts as number,
+      failedAttempts: row.failed_attempts as number,
+      maxAttempts: row.max_attempts as number,
+      timeoutMs: row.timeout_ms as number,
+      attemptStartedAt: row.attempt_started_at as Date,
+      leaseExpiresAt: row.lease_expires_at as Date,
+      dueAt: row.due_at as Date,
+    }));
+  }
+
+  /** Extends the leases this worker still holds; the answer lists exactly those (others were rescued). */
+  async renewLeases(workerId: string, attempts: AttemptRef[], leaseMs: number): Promise<AttemptRef[]> {
+    if (attempts.length === 0) return [];
+    const live = JSON.stringify(attempts.map((a) => ({ job_id: a.jobId, attempt: a.attempt })));
+    const rows = await this.query(SQL.RENEW_LEASES, [workerId, live, leaseMs]);
+    return rows.map((row) => ({ jobId: row.job_id as string, attempt: row.attempt as number }));
+  }
+
+  /** Completes the given attempts (each fenced on its own); returns the job ids actually completed. */
+  async markCompleted(workerId: string, completions: Completion[]): Promise<Set<string>> {
+    if (completions.length === 0) return new Set();
+    const done = JSON.stringify(
+      completions.map((c) => ({
+        job_id: c.jobId,
+        attempt: c.attempt,
+        result: c.result === undefined ? null : c.result,
+      })),
+    );
+    const rows = await this.query(SQL.MARK_COMPLETED, [workerId, done]);
+    return new Set(rows.map((row) => row.job_id as string));
+  }
+
+  /** Closes a live attempt and schedules the next one after `delayMs`. False: the attempt was no longer ours. */
+  async scheduleRetry(
+    workerId: string,
+    ref: AttemptRef,
+    outcome: ClosingOutcome,
+    error: JobErrorBody,
+    delayMs: number,
+  ): Promise<boolean> {
+    const countsAsFailure = outcome === 'interrupted' ? 0 : 1;
+    const rows = await this.query(SQL.SCHEDULE_RETRY, [
+      ref.jobId,
+      ref.attempt,
+      workerId,
+      outcome,
+      JSON.stringify(error),
+      Math.max(0, Math.round(delayMs)),
+      countsAsFailure,
+    ]);
+    return rows.length === 1;
+  }
+
+  /** Closes a live attempt and fails the job with `error`. False: the attempt was no longer ours. */
+  async markFailed(
+    workerId: string,
+    ref: AttemptRef,
+    outcome: ClosingOutcome,
+    error: JobErrorBody,
+  ): Promise<boolean> {
+    const rows = await this.query(SQL.MARK_FAILED, [
+      ref.jobId,
+      ref.attempt,
+      workerId,
+      outcome,
+      JSON.stringify(error),
+    ]);
+    return rows.length === 1;
+  }
+
+  /** Closes up to `limit` expired leases as lost; safe to run from every worker at once. */
+  async rescueExpiredLeases(
+    limit: number,
+    retryBaseMs: number,
+    retryMaxMs: number,
+  ): Promise<RescuedAttempt[]> {
+    const error: JobErrorBody = { code: 'lease_expired', message: 'The worker stopped renewing its lease' };
+    const rows = await this.query(SQL.RESCUE_EXPIRED_LEASES, [
+      limit,
+      retryBaseMs,
+      retryMaxMs,
+      JSON.stringify(error),
+    ]);
+    return rows.map((row) => ({
+      jobId: row.job_id as string,
+      attempt: row.attempt as number,
+      workerId: row.worker_id as string,
+      state: row.state as JobState,
+    }));
+  }
+
+  /** Number of jobs in each state (for metrics). */
+  async countByState(): Promise<Record<JobState, number>> {
+    const rows = await this.query('SELECT state, count(*)::int AS count FROM jobs GROUP BY state', []);
+    const counts = { pending: 0, running: 0, completed: 0, failed: 0 } as Record<JobState, number>;
+    for (const row of rows) counts[row.state as JobState] = row.count as number;
+    return counts;
+  }
+
+  /** Number of attempts live right now (for metrics). */
+  async countLiveAttempts(): Promise<number> {
+    const rows = await this.query(
+      'SELECT count(*)::int AS count FROM jobs WHERE lease_expires_at IS NOT NULL',
+      [],
+    );
+    return rows[0].count as number;
+  }
+
+  /** Resolves when the database answers a trivial query. */
+  async ping(): Promise<void> {
+    await this.query('SELECT 1', []);
+  }
+
+  /** Hot-path statements go straight to the pg pool: plain rows, no ORM work per call. */
+  private async query(sql: string, params: unknown[]): Promise<RawRow[]> {
+    return this.guard(async () => (await this.pool.query<RawRow>(sql, params)).rows);
+  }
+
+  private get pool(): Pool {
+    return (this.dataSource.driver as PostgresDriver).master as Pool;
+  }
+
+  private async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (isConnectionError(error)) throw new DatabaseUnavailableError(error);
+      throw error;
+    }
+  }
+}
+
+function toJobEntity(row: RawRow): JobEntity {
+  const job = new JobEntity();
+  job.jobId = row.job_id as string;
+  job.jobType = row.job_type as string;
+  job.state = row.state as JobState;
+  job.payload = row.payload as Record<string, unknown>;
+  job.result = row.result;
+  job.error = row.error as JobErrorBody | null;
+  job.priority = row.priority as number;
+  job.runAt = row.run_at as Date;
+  job.availableAt = row.available_at as Date | null;
+  job.attempts = row.attempts as number;
+  job.failedAttempts = row.failed_attempts as number;
+  job.maxAttempts = row.max_attempts as number;
+  job.timeoutMs = row.timeout_ms as number;
+  job.workerId = row.worker_id as string | null;
+  job.attemptStartedAt = row.attempt_started_at as Date | null;
+  job.leaseExpiresAt = row.lease_expires_at as Date | null;
+  job.idempotencyKey = row.idempotency_key as string | null;
+  job.requestHash = row.request_hash as string | null;
+  job.createdAt = row.created_at as Date;
+  job.updatedAt = row.updated_at as Date;
+  job.startedAt = row.started_at as Date | null;
+  job.finishedAt = row.finished_at as Date | null;
+  return job;
+}

@@ -1,0 +1,155 @@
+/**
+ * The hot-path statements: claim, heartbeat, the attempt transitions and the rescue sweep. Each is used
+ * by one JobRepository method. Every transition is fenced: it names job_id, the attempt number and the
+ * worker id, requires the lease to still hold, and changes nothing (0 rows) otherwise.
+ */
+
+/** Columns a worker needs to run a claimed attempt. */
+const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_attempts, j.max_attempts, j.timeout_ms,
+  j.attempt_started_at, j.lease_expires_at`;
+
+/**
+ * Take up to $1 due jobs for worker $2 with a lease of $3 ms, opening attempt `attempts + 1` on each.
+ * SKIP LOCKED lets parallel claimers pass over rows another claimer holds instead of waiting on them;
+ * select and update are one statement, so no job is handed out twice. The scan follows jobs_claim_idx,
+ * which holds only claimable rows (available_at is NULL while leased or terminal).
+ */
+export const CLAIM_DUE = `
+WITH due AS (
+  SELECT job_id, available_at AS due_at
+  FROM jobs
+  WHERE available_at IS NOT NULL AND available_at <= now()
+  ORDER BY priority DESC, available_at, job_id
+  LIMIT $1
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs j
+SET state = 'running',
+    attempts = j.attempts + 1,
+    started_at = coalesce(j.started_at, now()),
+    worker_id = $2,
+    attempt_started_at = now(),
+    lease_expires_at = now() + $3 * interval '1 millisecond',
+    available_at = NULL
+FROM due
+WHERE j.job_id = due.job_id
+RETURNING ${CLAIMED_COLUMNS}, due.due_at`;
+
+/**
+ * Extend the leases of worker $1's live attempts listed in $2 (a JSON array of {job_id, attempt}) to
+ * now() + $3 ms. Returns the attempts still held; one missing from the answer was rescued and is lost.
+ */
+export const RENEW_LEASES = `
+UPDATE jobs j
+SET lease_expires_at = now() + $3 * interval '1 millisecond'
+FROM jsonb_to_recordset($2::jsonb) AS live(job_id uuid, attempt integer)
+WHERE j.job_id = live.job_id AND j.attempts = live.attempt AND j.worker_id = $1
+  AND j.lease_expires_at > now()
+RETURNING j.job_id, j.attempts AS attempt, j.lease_expires_at`;
+
+/**
+ * Complete many attempts of worker $1 at once; $2 is a JSON array of {job_id, attempt, result}.
+ * Each row is fenced on its own, so one stale attempt does not block the others. A JSON null result
+ * arrives as SQL NULL from jsonb_to_recordset, hence the coalesce back to the JSON value null.
+ */
+export const MARK_COMPLETED = `
+UPDATE jobs j
+SET state = 'completed',
+    result = coalesce(done.result, 'null'::jsonb),
+    finished_at = now(),
+    lease_expires_at = NULL
+FROM jsonb_to_recordset($2::jsonb) AS done(job_id uuid, attempt integer, result jsonb)
+WHERE j.job_id = done.job_id AND j.attempts = done.attempt AND j.worker_id = $1
+  AND j.lease_expires_at > now()
+RETURNING j.job_id`;
+
+/**
+ * Close attempt $2 of job $1 held by worker $3 with outcome $4 and error $5, and make the job claimable
+ * again after $6 ms. $7 is 1 when the outcome counts against max_attempts (0 for `interrupted`).
+ * The attempt record and the job update are one statement, so neither exists without the other.
+ */
+export const SCHEDULE_RETRY = `
+WITH closed AS (
+  UPDATE jobs j
+  SET lease_expires_at = NULL,
+      available_at = now() + $6 * interval '1 millisecond',
+      failed_attempts = j.failed_attempts + $7
+  WHERE j.job_id = $1 AND j.attempts = $2 AND j.worker_id = $3 AND j.lease_expires_at > now()
+  RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.available_at
+)
+INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+SELECT job_id, attempts, worker_id, attempt_started_at, now(), $4, $5::jsonb FROM closed
+RETURNING job_id`;
+
+/** Close attempt $2 of job $1 held by worker $3 with outcome $4, and fail the job with error $5. */
+export const MARK_FAILED = `
+WITH closed AS (
+  UPDATE jobs j
+  SET state = 'failed',
+      error = $5::jsonb,
+      finished_at = now(),
+      lease_expires_at = NULL,
+      failed_attempts = j.failed_attempts + 1
+  WHERE j.job_id = $1 AND j.attempts = $2 AND j.worker_id = $3 AND j.lease_expires_at > now()
+  RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at
+)
+INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+SELECT job_id, attempts, worker_id, attempt_started_at, now(), $4, $5::jsonb FROM closed
+RETURNING job_id`;
+
+/**
+ * Close up to $1 attempts whose lease has expired (a dead or stuck worker) as `lost`. A job with failed
+ * attempts left becomes claimable after exponential backoff with jitter (base $2 ms, cap $3 ms, the
+ * same rule as RetryPolicy); one whose failures reach max_attempts fails with code lease_expired.
+ * SKIP LOCKED lets every worker run the sweep at once without blocking each other.
+ */
+export const RESCUE_EXPIRED_LEASES = `
+WITH expired AS (
+  SELECT job_id
+  FROM jobs
+  WHERE lease_expires_at < now()
+  ORDER BY lease_expires_at
+  LIMIT $1
+  FOR UPDATE SKIP LOCKED
+),
+closed AS (
+  UPDATE jobs j
+  SET lease_expires_at = NULL,
+      failed_attempts = j.failed_attempts + 1,
+      state = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN 'failed' ELSE 'running' END,
+      error = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN $4::jsonb END,
+      finished_at = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN now() END,
+      available_at = CASE WHEN j.failed_attempts + 1 < j.max_attempts
+        THEN now() + least($3::float8, $2::float8 * power(2, j.failed_attempts)) * (0.5 + random() / 2)
+                     * interval '1 millisecond' END
+  FROM expired
+  WHERE j.job_id = expired.job_id AND j.lease_expires_at < now()
+  RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.state
+),
+recorded AS (
+  INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+  SELECT job_id, attempts, worker_id, attempt_started_at, now(), 'lost', $4::jsonb FROM closed
+)
+SELECT job_id, attempts AS attempt, worker_id, state FROM closed`;
+
+/** The channel workers LISTEN on to claim new jobs at once instead of at the next poll. */
+export const JOBS_DUE_CHANNEL = 'job_service_jobs_due';
+
+/**
+ * Insert the jobs described by $1 (a JSON array) in one statement; a job without run_at is due now
+ * (database clock). With an idempotency key already taken, nothing is inserted and nothing returned.
+ * Row order is not the input order: callers match rows by job_id. It also sends one NOTIFY, delivered
+ * at commit (PostgreSQL folds repeats within a transaction), so idle workers wake without polling.
+ */
+export const INSERT_JOBS = `
+WITH inserted AS (
+INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms,
+                  idempotency_key, request_hash)
+SELECT n.job_id, n.job_type, n.payload, n.priority, coalesce(n.run_at, now()), coalesce(n.run_at, now()),
+       n.max_attempts, n.timeout_ms, n.idempotency_key, n.request_hash
+FROM jsonb_to_recordset($1::jsonb) AS n(job_id uuid, job_type text, payload jsonb, priority integer,
+     run_at timestamptz, max_attempts integer, timeout_ms integer, idempotency_key text, request_hash text)
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING *
+)
+SELECT inserted.* FROM inserted, (SELECT pg_notify('${JOBS_DUE_CHANNEL}', '')) AS wake`;

@@ -1,0 +1,48 @@
+import { PermanentJobError } from '../handlers/job-handler';
+import type { JobErrorBody } from '../persistence/job-state';
+
+/** Abort reason: the attempt ran past its job's timeout_ms. */
+export class AttemptTimeoutError extends Error {
+  readonly code = 'timeout';
+  constructor(readonly timeoutMs: number) {
+    super(`The attempt exceeded its timeout of ${timeoutMs} ms`);
+    this.name = 'AttemptTimeoutError';
+  }
+}
+
+/** Abort reason: this worker can no longer prove it holds the lease, so it must stop and write nothing. */
+export class LeaseLostError extends Error {
+  readonly code = 'lease_lost';
+  constructor(reason: string) {
+    super(`The worker lost its lease: ${reason}`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** Abort reason: the worker is shutting down and releases the attempt for another worker. */
+export class WorkerShutdownError extends Error {
+  readonly code = 'worker_shutdown';
+  constructor() {
+    super('The worker shut down before the attempt finished; it was released for another worker');
+    this.name = 'WorkerShutdownError';
+  }
+}
+
+const MAX_MESSAGE_LENGTH = 10_000;
+const CODE_PATTERN = /^[A-Za-z0-9_.:-]{1,100}$/;
+
+/** The `{ code, message }` recorded for a failed attempt. Stack traces go to the log, not the job. */
+export function toJobError(error: unknown): JobErrorBody {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      code: typeof code === 'string' && CODE_PATTERN.test(code) ? code : 'handler_error',
+      message: (error.message || error.name).slice(0, MAX_MESSAGE_LENGTH),
+    };
+  }
+  return { code: 'handler_error', message: String(error).slice(0, MAX_MESSAGE_LENGTH) };
+}
+
+export function isPermanent(error: unknown): boolean {
+  return error instanceof PermanentJobError;
+}

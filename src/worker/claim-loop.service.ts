@@ -1,0 +1,204 @@
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { LOGGER, type Logger } from '../logging/logger';
+import { MetricsService } from '../metrics/metrics.service';
+import { JobRepository, type ClaimedJob } from '../persistence/job.repository';
+import { JobsDueListener } from '../persistence/jobs-due-listener';
+import { LeaseLostError, WorkerShutdownError } from './attempt-errors';
+import { JobRunner } from './job-runner.service';
+import { LiveAttempt } from './live-attempt';
+
+const POLL_INTERVAL = 'worker-poll';
+const HEARTBEAT_INTERVAL = 'worker-heartbeat';
+const SELF_FENCE_INTERVAL = 'worker-self-fence';
+/** How long released attempts may take to be written back after the grace period. */
+const RELEASE_WRITE_MS = 2_000;
+
+/**
+ * The worker loop. It claims as many due jobs as it has free slots in one statement, runs them, and
+ * claims again at once while jobs keep coming; it sleeps only when the queue is empty, until the poll
+ * interval or a freed slot wakes it. It also renews the leases of its live attempts (heartbeat) and
+ * aborts any attempt whose lease it can no longer prove it holds (self-fencing).
+ */
+@Injectable()
+export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly live = new Map<string, LiveAttempt>();
+  private readonly settled = new Map<string, Promise<void>>();
+  private stopping = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private wakeUp: (() => void) | null = null;
+  private wakeRequested = false;
+  /** False once a claim came back short: the queue is drained and freed slots need not wake the loop. */
+  private queueMayHaveMore = true;
+  private lastLoopAt = performance.now();
+
+  constructor(
+    private readonly repository: JobRepository,
+    private readonly runner: JobRunner,
+    private readonly scheduler: SchedulerRegistry,
+    private readonly jobsDue: JobsDueListener,
+    private readonly metrics: MetricsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const { workerPollIntervalMs, leaseMs } = this.config;
+    this.scheduler.addInterval(
+      POLL_INTERVAL,
+      setInterval(() => this.wake(), workerPollIntervalMs),
+    );
+    this.scheduler.addInterval(
+      HEARTBEAT_INTERVAL,
+      setInterval(() => void this.heartbeat(), leaseMs / 3),
+    );
+    this.scheduler.addInterval(
+      SELF_FENCE_INTERVAL,
+      setInterval(() => this.selfFence(), Math.min(1_000, leaseMs / 10)),
+    );
+    this.jobsDue.subscribe(() => this.wake());
+    this.logger.info(
+      { worker_id: this.config.workerId, concurrency: this.config.workerConcurrency },
+      'worker started',
+    );
+    this.loopDone = this.loop();
+  }
+
+  /** True while the loop is turning (it wakes at least every poll interval). */
+  isAlive(): boolean {
+    return (
+      !this.stopping &&
+      performance.now() - this.lastLoopAt < Math.max(3 * this.config.workerPollIntervalMs, 10_000)
+    );
+  }
+
+  liveAttempts(): number {
+    return this.live.size;
+  }
+
+  /** Asks the loop to look for due jobs now. */
+  wake(): void {
+    this.wakeRequested = true;
+    const wakeUp = this.wakeUp;
+    this.wakeUp = null;
+    wakeUp?.();
+  }
+
+  /**
+   * Stops claiming, lets live attempts finish for up to SHUTDOWN_GRACE_MS, then aborts the rest and
+   * releases them (outcome `interrupted`, claimable again at once, not counted as a failure).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.wake();
+    await this.loopDone;
+    this.scheduler.deleteInterval(POLL_INTERVAL);
+    const inFlight = this.live.size;
+    this.logger.info(
+      { live_attempts: inFlight },
+      'worker stopping: no new claims, waiting for live attempts',
+    );
+    const allSettled = (): Promise<unknown> => Promise.allSettled([...this.settled.values()]);
+    await Promise.race([allSettled(), sleep(this.config.shutdownGraceMs)]);
+    if (this.live.size > 0) {
+      this.logger.warn({ live_attempts: this.live.size }, 'grace period over: releasing unfinished attempts');
+      for (const attempt of this.live.values()) attempt.abort(new WorkerShutdownError());
+      await Promise.race([allSettled(), sleep(RELEASE_WRITE_MS)]);
+    }
+    this.scheduler.deleteInterval(HEARTBEAT_INTERVAL);
+    this.scheduler.deleteInterval(SELF_FENCE_INTERVAL);
+    this.logger.info('worker stopped');
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      this.lastLoopAt = performance.now();
+      this.wakeRequested = false;
+      const free = this.config.workerConcurrency - this.live.size;
+      if (free > 0 && (await this.claim(free)) === free) continue;
+      await this.sleepUntilWoken();
+    }
+  }
+
+  /** Claims up to `free` jobs and starts them; returns how many it got (0 on a database error). Never throws. */
+  private async claim(free: number): Promise<number> {
+    const sentAt = performance.now();
+    let jobs: ClaimedJob[];
+    try {
+      jobs = await this.repository.claimDue(free, this.config.workerId, this.config.leaseMs);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'claiming jobs failed; retrying at the next poll');
+      this.queueMayHaveMore = false;
+      return 0;
+    }
+    this.queueMayHaveMore = jobs.length === free;
+    for (const job of jobs) {
+      this.metrics.claimLatency.observe(
+        Math.max(0, job.attemptStartedAt.getTime() - job.dueAt.getTime()) / 1000,
+      );
+      this.start(new LiveAttempt(job, sentAt, this.config.leaseMs));
+    }
+    return jobs.length;
+  }
+
+  private start(attempt: LiveAttempt): void {
+    const { jobId } = attempt.job;
+    this.live.set(jobId, attempt);
+    this.metrics.liveAttemptsHere.set(this.live.size);
+    const settled = this.runner.run(attempt).finally(() => {
+      this.live.delete(jobId);
+      this.settled.delete(jobId);
+      this.metrics.liveAttemptsHere.set(this.live.size);
+      if (this.queueMayHaveMore) this.wake();
+    });
+    this.settled.set(jobId, settled);
+  }
+
+  private async sleepUntilWoken(): Promise<void> {
+    if (this.wakeRequested || this.stopping) return;
+    await new Promise<void>((resolve) => (this.wakeUp = resolve));
+  }
+
+  /** Renews every live lease in one statement; an attempt missing from the answer was rescued: abort it. */
+  private async heartbeat(): Promise<void> {
+    const attempts = [...this.live.values()];
+    if (attempts.length === 0) return;
+    const sentAt = performance.now();
+    try {
+      const held = await this.repository.renewLeases(
+        this.config.workerId,
+        attempts.map((attempt) => attempt.ref),
+        this.config.leaseMs,
+      );
+      const renewed = new Set(held.map((ref) => `${ref.jobId}:${ref.attempt}`));
+      for (const attempt of attempts) {
+        if (renewed.has(`${attempt.job.jobId}:${attempt.job.attempt}`)) attempt.leaseRenewed(sentAt);
+        else if (this.live.get(attempt.job.jobId) === attempt) {
+          attempt.abort(new LeaseLostError('the lease was no longer held when renewing it'));
+        }
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'renewing leases failed; attempts will stop if their leases run out');
+    }
+  }
+
+  /** Aborts attempts whose lease is about to run out without a renewal (database unreachable, loop stalled). */
+  private selfFence(): void {
+    const margin = Math.min(1_000, this.config.leaseMs / 10);
+    for (const attempt of this.live.values()) {
+      if (attempt.leaseRemainingMs() <= margin) {
+        attempt.abort(new LeaseLostError('it could not be renewed in time'));
+      }
+    }
+  }
+}

@@ -1,0 +1,170 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { performance } from 'node:perf_hooks';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { HandlerRegistry } from '../handlers/handler-registry';
+import { PermanentJobError, type JobContext, type JobHandler } from '../handlers/job-handler';
+import { LOGGER, type Logger } from '../logging/logger';
+import { MetricsService } from '../metrics/metrics.service';
+import { AttemptOutcome } from '../persistence/job-state';
+import {
+  AttemptTimeoutError,
+  LeaseLostError,
+  WorkerShutdownError,
+  isPermanent,
+  toJobError,
+} from './attempt-errors';
+import { AttemptRecorder } from './attempt-recorder.service';
+import type { LiveAttempt } from './live-attempt';
+import { decideAfterFailure, retryDelayMs } from './retry-policy';
+
+type Execution =
+  | { kind: 'returned'; result: unknown }
+  | { kind: 'threw'; error: unknown }
+  | { kind: 'aborted'; reason: unknown };
+
+/**
+ * Runs one attempt: calls the handler with an AbortSignal, bounds it by timeout_ms, and records the
+ * outcome. A handler failure is an outcome, never a crash: run() never rejects.
+ */
+@Injectable()
+export class JobRunner {
+  constructor(
+    private readonly registry: HandlerRegistry,
+    private readonly recorder: AttemptRecorder,
+    private readonly metrics: MetricsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async run(attempt: LiveAttempt): Promise<void> {
+    const { job } = attempt;
+    const log = this.logger.child({ job_id: job.jobId, job_type: job.jobType, attempt: job.attempt });
+    const started = performance.now();
+    const registered = this.registry.get(job.jobType);
+    const execution: Execution = registered
+      ? await this.execute(registered.handler, attempt, log)
+      : {
+          kind: 'threw',
+          error: new PermanentJobError(`No handler is registered for "${job.jobType}"`, 'unknown_job_type'),
+        };
+    try {
+      const outcome = await this.record(attempt, execution, log);
+      this.metrics.attemptDuration.observe(
+        { job_type: job.jobType, outcome },
+        (performance.now() - started) / 1000,
+      );
+      this.metrics.attemptsFinished.inc({ job_type: job.jobType, outcome });
+    } catch (error) {
+      log.error({ err: error }, 'could not record the outcome of an attempt');
+    }
+  }
+
+  private async execute(handler: JobHandler, attempt: LiveAttempt, log: Logger): Promise<Execution> {
+    const { job, signal } = attempt;
+    const timer = setTimeout(() => attempt.abort(new AttemptTimeoutError(job.timeoutMs)), job.timeoutMs);
+    let onAbort: (() => void) | undefined;
+    // Settles as soon as the signal fires, so a handler that ignores its signal cannot hold the slot.
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => undefined);
+    const context: JobContext = {
+      jobId: job.jobId,
+      attempt: job.attempt,
+      signal,
+      logger: {
+        info: (message, fields) => log.info(fields ?? {}, message),
+        warn: (message, fields) => log.warn(fields ?? {}, message),
+        error: (message, fields) => log.error(fields ?? {}, message),
+      },
+    };
+    try {
+      const result = await Promise.race([
+        Promise.resolve().then(() => handler.run(job.payload, context)),
+        aborted,
+      ]);
+      return { kind: 'returned', result };
+    } catch (error) {
+      return signal.aborted ? { kind: 'aborted', reason: signal.reason } : { kind: 'threw', error };
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Writes the outcome and returns it; `lost` when nothing could be written for the attempt. */
+  private async record(attempt: LiveAttempt, execution: Execution, log: Logger): Promise<AttemptOutcome> {
+    const { job } = attempt;
+    if (execution.kind === 'returned') {
+      let result: unknown = execution.result ?? null;
+      try {
+        result = JSON.parse(JSON.stringify(result)) as unknown;
+      } catch (error) {
+        return this.recordFailure(
+          attempt,
+          AttemptOutcome.Failed,
+          {
+            code: 'result_not_serializable',
+            message: `The handler returned a value that is not JSON: ${String(error)}`,
+          },
+          false,
+          log,
+        );
+      }
+      if (await this.recorder.complete(attempt, result)) {
+        this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'completed' });
+        return AttemptOutcome.Succeeded;
+      }
+      log.warn('the attempt succeeded after its lease was lost; the result was not recorded');
+      return AttemptOutcome.Lost;
+    }
+    if (execution.kind === 'aborted') {
+      const reason = execution.reason;
+      if (reason instanceof LeaseLostError) {
+        log.warn({ reason: reason.message }, 'attempt aborted: lease lost, writing nothing for it');
+        return AttemptOutcome.Lost;
+      }
+      if (reason instanceof WorkerShutdownError) {
+        const released = await this.recorder.release(attempt, toJobError(reason));
+        log.info({ released }, 'attempt released at shutdown');
+        return AttemptOutcome.Interrupted;
+      }
+      const error = reason instanceof AttemptTimeoutError ? reason : new AttemptTimeoutError(job.timeoutMs);
+      return this.recordFailure(attempt, AttemptOutcome.TimedOut, toJobError(error), false, log);
+    }
+    if (!(execution.error instanceof PermanentJobError)) {
+      log.warn({ err: execution.error }, 'attempt failed');
+    }
+    return this.recordFailure(
+      attempt,
+      AttemptOutcome.Failed,
+      toJobError(execution.error),
+      isPermanent(execution.error),
+      log,
+    );
+  }
+
+  private async recordFailure(
+    attempt: LiveAttempt,
+    outcome: AttemptOutcome.Failed | AttemptOutcome.TimedOut,
+    error: ReturnType<typeof toJobError>,
+    permanent: boolean,
+    log: Logger,
+  ): Promise<AttemptOutcome> {
+    const { job } = attempt;
+    const failures = job.failedAttempts + 1;
+    if (decideAfterFailure(failures, job.maxAttempts, permanent) === 'fail') {
+      if (!(await this.recorder.fail(attempt, outcome, error))) return AttemptOutcome.Lost;
+      this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'failed' });
+      log.info({ error }, 'job failed');
+      return outcome;
+    }
+    const delayMs = retryDelayMs(failures, this.config.retryBaseMs, this.config.retryMaxMs);
+    if (!(await this.recorder.scheduleRetry(attempt, outcome, error, delayMs))) return AttemptOutcome.Lost;
+    log.info({ error, retry_in_ms: delayMs }, 'attempt failed; retry scheduled');
+    return outcome;
+  }
+}

@@ -1,0 +1,47 @@
+import { performance } from 'node:perf_hooks';
+import type { AttemptRef, ClaimedJob } from '../persistence/job.repository';
+
+/**
+ * One attempt this worker is running. Its lease deadline is kept on the local monotonic clock and is
+ * always earlier than the database's lease_expires_at: it counts from the moment the claim (or the last
+ * heartbeat) was *sent*, while the database counts from when it ran the statement.
+ */
+export class LiveAttempt {
+  private readonly controller = new AbortController();
+  private leaseDeadline: number;
+
+  constructor(
+    readonly job: ClaimedJob,
+    leaseSentAt: number,
+    private readonly leaseMs: number,
+  ) {
+    this.leaseDeadline = leaseSentAt + leaseMs;
+  }
+
+  get ref(): AttemptRef {
+    return { jobId: this.job.jobId, attempt: this.job.attempt };
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Records a successful renewal sent at `sentAt` (performance.now()). */
+  leaseRenewed(sentAt: number): void {
+    this.leaseDeadline = Math.max(this.leaseDeadline, sentAt + this.leaseMs);
+  }
+
+  /** Milliseconds until this worker must consider the lease gone. */
+  leaseRemainingMs(now: number = performance.now()): number {
+    return this.leaseDeadline - now;
+  }
+
+  holdsLease(now: number = performance.now()): boolean {
+    return this.leaseRemainingMs(now) > 0;
+  }
+
+  /** Aborts the handler; the first reason wins. */
+  abort(reason: Error): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+}

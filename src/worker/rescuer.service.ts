@@ -1,0 +1,67 @@
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { LOGGER, type Logger } from '../logging/logger';
+import { JobRepository } from '../persistence/job.repository';
+
+const SWEEP_INTERVAL = 'worker-rescue-sweep';
+const SWEEP_BATCH = 500;
+
+/**
+ * Every SWEEP_INTERVAL_MS, closes attempts whose lease expired (their worker died or stalled) as `lost`
+ * and hands their jobs back to the queue, or fails them once no attempts remain. Every worker runs it;
+ * SKIP LOCKED keeps concurrent sweeps from waiting on or repeating each other.
+ */
+@Injectable()
+export class RescuerService implements OnApplicationBootstrap {
+  private sweeping = false;
+
+  constructor(
+    private readonly repository: JobRepository,
+    private readonly scheduler: SchedulerRegistry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.scheduler.addInterval(
+      SWEEP_INTERVAL,
+      setInterval(() => void this.sweep(), this.config.sweepIntervalMs),
+    );
+  }
+
+  /** Rescues expired leases until none are left; returns how many it closed. Never throws. */
+  async sweep(): Promise<number> {
+    if (this.sweeping) return 0;
+    this.sweeping = true;
+    let total = 0;
+    try {
+      for (;;) {
+        const rescued = await this.repository.rescueExpiredLeases(
+          SWEEP_BATCH,
+          this.config.retryBaseMs,
+          this.config.retryMaxMs,
+        );
+        for (const attempt of rescued) {
+          this.logger.warn(
+            {
+              job_id: attempt.jobId,
+              attempt: attempt.attempt,
+              lost_worker: attempt.workerId,
+              job_state: attempt.state,
+            },
+            'lease expired: attempt closed as lost',
+          );
+        }
+        total += rescued.length;
+        if (rescued.length < SWEEP_BATCH) return total;
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'rescue sweep failed; retrying at the next interval');
+      return total;
+    } finally {
+      this.sweeping = false;
+    }
+  }
+}

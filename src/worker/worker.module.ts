@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { HandlersModule } from '../handlers/handlers.module';
+import { PersistenceModule } from '../persistence/persistence.module';
+import { AttemptRecorder } from './attempt-recorder.service';
+import { ClaimLoopService } from './claim-loop.service';
+import { JobRunner } from './job-runner.service';
+import { RescuerService } from './rescuer.service';
+
+@Module({
+  imports: [PersistenceModule, HandlersModule],
+  providers: [ClaimLoopService, JobRunner, AttemptRecorder, RescuerService],
+  exports: [ClaimLoopService, RescuerService],
+})
+export class WorkerModule {}
