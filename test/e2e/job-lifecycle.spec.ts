@@ -1,0 +1,132 @@
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { eventually } from '../support/job-factory';
+import { startTestApp } from '../support/test-app';
+import { createTestDatabase, type TestDatabase } from '../support/test-db';
+
+type Job = Record<string, any>;
+
+describe('a job through the API and a worker (APP_ROLE=all)', () => {
+  let db: TestDatabase;
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    app = await startTestApp(db.url, { role: 'all' });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await db.drop();
+  });
+
+  const getJob = async (jobId: string): Promise<Job> =>
+    (await request(app.getHttpServer()).get(`/jobs/${jobId}`).expect(200)).body as Job;
+
+  const finished = (jobId: string): Promise<Job> =>
+    eventually(async () => {
+      const job = await getJob(jobId);
+      return ['completed', 'failed'].includes(job.state) ? job : undefined;
+    });
+
+  it('completes an echo job with its payload as the result, timestamps in order', async () => {
+    const created = await request(app.getHttpServer())
+      .post('/jobs')
+      .send({ job_type: 'echo', payload: { greeting: 'hello', n: 3 } })
+      .expect(201);
+    expect(created.headers.location).toBe(`/jobs/${created.body.job_id}`);
+    expect(created.body).toMatchObject({ job_type: 'echo', state: 'pending', attempts: 0, result: null });
+
+    const job = await finished(created.body.job_id);
+    expect(job).toMatchObject({ state: 'completed', result: { greeting: 'hello', n: 3 }, error: null, attempts: 1 });
+    const created_at = Date.parse(job.created_at);
+    const started_at = Date.parse(job.started_at);
+    const finished_at = Date.parse(job.finished_at);
+    expect(created_at).toBeLessThanOrEqual(started_at);
+    expect(started_at).toBeLessThanOrEqual(finished_at);
+    expect(job.attempt_history).toEqual([
+      expect.objectContaining({ attempt: 1, outcome: 'succeeded', error: null, finished_at: job.finished_at }),
+    ]);
+  });
+
+  it('retries a failing job and fails it after max_attempts, every attempt in the history', async () => {
+    const created = await request(app.getHttpServer())
+      .post('/jobs')
+      .send({ job_type: 'fail', payload: { message: 'always broken' }, max_attempts: 3 })
+      .expect(201);
+    const job = await finished(created.body.job_id);
+    expect(job).toMatchObject({
+      state: 'failed',
+      attempts: 3,
+      result: null,
+      error: { code: 'requested_failure', message: 'always broken' },
+      next_attempt_at: null,
+    });
+    expect(job.attempt_history.map((a: Job) => [a.attempt, a.outcome])).toEqual([
+      [1, 'failed'],
+      [2, 'failed'],
+      [3, 'failed'],
+    ]);
+    for (const attempt of job.attempt_history) {
+      expect(attempt.error).toEqual({ code: 'requested_failure', message: 'always broken' });
+      expect(Date.parse(attempt.started_at)).toBeLessThanOrEqual(Date.parse(attempt.finished_at));
+    }
+  });
+
+  it('fails a job at once when its handler throws a permanent error', async () => {
+    const created = await request(app.getHttpServer())
+      .post('/jobs')
+      .send({ job_type: 'fail', payload: { message: 'bad input', permanent: true }, max_attempts: 5 })
+      .expect(201);
+    const job = await finished(created.body.job_id);
+    expect(job).toMatchObject({ state: 'failed', attempts: 1, error: { code: 'permanent_failure', message: 'bad input' } });
+  });
+
+  it('records an attempt that overruns timeout_ms as timed_out and retries it', async () => {
+    const created = await request(app.getHttpServer())
+      .post('/jobs')
+      .send({ job_type: 'sleep', payload: { ms: 5_000 }, timeout_ms: 100, max_attempts: 2 })
+      .expect(201);
+    const job = await finished(created.body.job_id);
+    expect(job.state).toBe('failed');
+    expect(job.error.code).toBe('timeout');
+    expect(job.attempt_history.map((a: Job) => a.outcome)).toEqual(['timed_out', 'timed_out']);
+    for (const attempt of job.attempt_history) {
+      const ranMs = Date.parse(attempt.finished_at) - Date.parse(attempt.started_at);
+      expect(ranMs).toBeGreaterThanOrEqual(100);
+      expect(ranMs).toBeLessThan(2_000);
+    }
+  });
+});
+
+describe('a job waiting for its retry', () => {
+  let db: TestDatabase;
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    app = await startTestApp(db.url, { role: 'all', retryBaseMs: 60_000, retryMaxMs: 60_000 });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await db.drop();
+  });
+
+  it('shows as running with next_attempt_at after the backoff, never moving backwards', async () => {
+    const created = await request(app.getHttpServer())
+      .post('/jobs')
+      .send({ job_type: 'fail', payload: { message: 'transient' }, max_attempts: 2 })
+      .expect(201);
+    const job = await eventually(async () => {
+      const current = (await request(app.getHttpServer()).get(`/jobs/${created.body.job_id}`)).body as Job;
+      return current.attempt_history.length === 1 && current.attempt_history[0].finished_at ? current : undefined;
+    });
+    expect(job).toMatchObject({ state: 'running', attempts: 1, error: null, finished_at: null });
+    expect(job.attempt_history[0]).toMatchObject({ outcome: 'failed', error: { code: 'requested_failure' } });
+    // Equal jitter: the first retry waits between half and all of RETRY_BASE_MS.
+    const waitMs = Date.parse(job.next_attempt_at) - Date.parse(job.attempt_history[0].finished_at);
+    expect(waitMs).toBeGreaterThanOrEqual(30_000 - 5);
+    expect(waitMs).toBeLessThanOrEqual(60_000 + 5);
+  });
+});

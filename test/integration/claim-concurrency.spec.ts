@@ -1,0 +1,78 @@
+import { insertJobs } from '../support/job-factory';
+import { openRepository } from '../support/repository';
+import { createTestDatabase, type TestDatabase } from '../support/test-db';
+import type { JobRepository } from '../../src/persistence/job.repository';
+
+describe('claiming under concurrency', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  beforeEach(() => db.reset());
+  afterAll(() => db.drop());
+
+  it('hands each of 2,000 jobs to exactly one of 4 claimers racing on separate pools', async () => {
+    const ids = await insertJobs(db.pool, 2_000);
+    const claimers = await Promise.all([1, 2, 3, 4].map(() => openRepository(db.url, 3)));
+    try {
+      const claimedBy = await Promise.all(
+        claimers.map(async ({ repository }, index) => {
+          const mine: string[] = [];
+          // Several claim loops per claimer, like a worker with many free slots.
+          await Promise.all(
+            [0, 1, 2].map(async () => {
+              for (;;) {
+                const jobs = await repository.claimDue(7, `claimer-${index}`, 60_000);
+                if (jobs.length === 0) return;
+                mine.push(...jobs.map((job) => job.jobId));
+              }
+            }),
+          );
+          return mine;
+        }),
+      );
+      const all = claimedBy.flat();
+      expect(all).toHaveLength(2_000);
+      expect(new Set(all).size).toBe(2_000);
+      expect(new Set(all)).toEqual(new Set(ids));
+      // Work was actually shared: no claimer was starved by another's locks.
+      for (const mine of claimedBy) expect(mine.length).toBeGreaterThan(0);
+
+      const { rows } = await db.pool.query(
+        `SELECT count(*)::int AS n FROM jobs WHERE state = 'running' AND attempts = 1 AND lease_expires_at IS NOT NULL`,
+      );
+      expect(rows[0].n).toBe(2_000);
+    } finally {
+      await Promise.all(claimers.map(({ close }) => close()));
+    }
+  });
+
+  it('claims every due job and none whose run_at is still ahead, whatever its priority', async () => {
+    const { repository, close } = await openRepository(db.url);
+    try {
+      const [late] = await insertJobs(db.pool, 1, { runInSeconds: -10 });
+      const [urgent] = await insertJobs(db.pool, 1, { priority: 10, runInSeconds: -1 });
+      const [early] = await insertJobs(db.pool, 1, { runInSeconds: -20 });
+      await insertJobs(db.pool, 1, { priority: 1000, runInSeconds: 3600 });
+      const claimed = await repository.claimDue(10, 'w', 60_000);
+      expect(claimed.map((job) => job.jobId).sort()).toEqual([late, urgent, early].sort());
+      expect(await repository.claimDue(1, 'w', 60_000)).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('takes the highest priority first when there are more due jobs than slots', async () => {
+    const { repository, close } = await openRepository(db.url);
+    try {
+      await insertJobs(db.pool, 5, { priority: -5 });
+      const [top] = await insertJobs(db.pool, 1, { priority: 7 });
+      const [next] = await insertJobs(db.pool, 1, { priority: 3, runInSeconds: -60 });
+      expect((await repository.claimDue(1, 'w', 60_000)).map((job) => job.jobId)).toEqual([top]);
+      expect((await repository.claimDue(1, 'w', 60_000)).map((job) => job.jobId)).toEqual([next]);
+    } finally {
+      await close();
+    }
+  });
+});

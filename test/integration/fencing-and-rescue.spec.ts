@@ -1,0 +1,195 @@
+import type { JobRepository } from '../../src/persistence/job.repository';
+import { AttemptOutcome } from '../../src/persistence/job-state';
+import { insertJob } from '../support/job-factory';
+import { openRepository } from '../support/repository';
+import { createTestDatabase, type TestDatabase } from '../support/test-db';
+
+const LEASE_MS = 60_000;
+const boom = { code: 'boom', message: 'it broke' };
+
+describe('fenced writes, lease renewal and rescue', () => {
+  let db: TestDatabase;
+  let repository: JobRepository;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    ({ repository, close } = await openRepository(db.url));
+  });
+  beforeEach(() => db.reset());
+  afterAll(async () => {
+    await close();
+    await db.drop();
+  });
+
+  const expireLease = (jobId: string): Promise<unknown> =>
+    db.pool.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE job_id = $1`, [
+      jobId,
+    ]);
+  const row = async (jobId: string): Promise<Record<string, any>> =>
+    (await db.pool.query('SELECT * FROM jobs WHERE job_id = $1', [jobId])).rows[0];
+  const records = async (jobId: string): Promise<Record<string, any>[]> =>
+    (await db.pool.query('SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY attempt', [jobId])).rows;
+
+  it('completes only for the worker and attempt that hold the lease', async () => {
+    const jobId = await insertJob(db.pool);
+    const [claimed] = await repository.claimDue(1, 'worker-a', LEASE_MS);
+    const ref = { jobId, attempt: claimed.attempt };
+
+    expect(await repository.markCompleted('worker-b', [{ ...ref, result: { by: 'b' } }])).toEqual(new Set());
+    expect(
+      await repository.markCompleted('worker-a', [{ jobId, attempt: 2, result: { stale: true } }]),
+    ).toEqual(new Set());
+    expect((await row(jobId)).state).toBe('running');
+
+    expect(await repository.markCompleted('worker-a', [{ ...ref, result: { by: 'a' } }])).toEqual(
+      new Set([jobId]),
+    );
+    expect(await row(jobId)).toMatchObject({
+      state: 'completed',
+      result: { by: 'a' },
+      lease_expires_at: null,
+    });
+  });
+
+  it('refuses every write of a worker whose lease ran out, even before the rescue sweep', async () => {
+    const jobId = await insertJob(db.pool);
+    const [claimed] = await repository.claimDue(1, 'worker-a', LEASE_MS);
+    const ref = { jobId, attempt: claimed.attempt };
+    await expireLease(jobId);
+
+    expect(await repository.markCompleted('worker-a', [{ ...ref, result: 1 }])).toEqual(new Set());
+    expect(await repository.markFailed('worker-a', ref, AttemptOutcome.Failed, boom)).toBe(false);
+    expect(await repository.scheduleRetry('worker-a', ref, AttemptOutcome.Failed, boom, 0)).toBe(false);
+    expect(await repository.renewLeases('worker-a', [ref], LEASE_MS)).toEqual([]);
+    expect(await records(jobId)).toEqual([]);
+  });
+
+  it('lets a rescued job be claimed again and fences out its previous worker', async () => {
+    const jobId = await insertJob(db.pool, { maxAttempts: 3 });
+    const [first] = await repository.claimDue(1, 'worker-a', LEASE_MS);
+    await expireLease(jobId);
+
+    const rescued = await repository.rescueExpiredLeases(100, 1, 1);
+    expect(rescued).toEqual([{ jobId, attempt: 1, workerId: 'worker-a', state: 'running' }]);
+    expect(await records(jobId)).toEqual([
+      expect.objectContaining({
+        attempt: 1,
+        worker_id: 'worker-a',
+        outcome: 'lost',
+        error: expect.objectContaining({ code: 'lease_expired' }),
+      }),
+    ]);
+
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the 1 ms backoff
+    const [second] = await repository.claimDue(1, 'worker-b', LEASE_MS);
+    expect(second).toMatchObject({ jobId, attempt: 2, failedAttempts: 1 });
+
+    // The first worker wakes up and tries to finish: nothing it writes lands.
+    expect(
+      await repository.markCompleted('worker-a', [{ jobId, attempt: first.attempt, result: 'late' }]),
+    ).toEqual(new Set());
+    expect(await repository.renewLeases('worker-a', [{ jobId, attempt: first.attempt }], LEASE_MS)).toEqual(
+      [],
+    );
+    expect(await repository.markCompleted('worker-b', [{ jobId, attempt: 2, result: 'ok' }])).toEqual(
+      new Set([jobId]),
+    );
+    expect(await row(jobId)).toMatchObject({
+      state: 'completed',
+      result: 'ok',
+      attempts: 2,
+      worker_id: 'worker-b',
+    });
+  });
+
+  it('fails a job with lease_expired when its last allowed attempt is lost', async () => {
+    const jobId = await insertJob(db.pool, { maxAttempts: 1 });
+    await repository.claimDue(1, 'worker-a', LEASE_MS);
+    await expireLease(jobId);
+    const rescued = await repository.rescueExpiredLeases(100, 1_000, 1_000);
+    expect(rescued).toEqual([expect.objectContaining({ jobId, state: 'failed' })]);
+    expect(await row(jobId)).toMatchObject({
+      state: 'failed',
+      error: { code: 'lease_expired' },
+      failed_attempts: 1,
+    });
+  });
+
+  it('rescues each expired lease once when several sweeps run at the same time', async () => {
+    const ids = await Promise.all(Array.from({ length: 30 }, () => insertJob(db.pool)));
+    await repository.claimDue(30, 'worker-a', LEASE_MS);
+    await db.pool.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second'`);
+    const sweepers = await Promise.all([1, 2, 3].map(() => openRepository(db.url, 2)));
+    try {
+      const results = await Promise.all(sweepers.map(({ repository: r }) => r.rescueExpiredLeases(7, 1, 1)));
+      const more = await repository.rescueExpiredLeases(100, 1, 1);
+      const rescuedIds = [...results.flat(), ...more].map((attempt) => attempt.jobId);
+      expect(rescuedIds.sort()).toEqual([...ids].sort());
+      const { rows } = await db.pool.query(
+        `SELECT count(*)::int AS n FROM job_attempts WHERE outcome = 'lost'`,
+      );
+      expect(rows[0].n).toBe(30);
+    } finally {
+      await Promise.all(sweepers.map(({ close: closeSweeper }) => closeSweeper()));
+    }
+  });
+
+  it('renews only the leases the worker still holds', async () => {
+    const kept = await insertJob(db.pool);
+    const lost = await insertJob(db.pool);
+    const claimed = await repository.claimDue(2, 'worker-a', 1_000);
+    await expireLease(lost);
+    await repository.rescueExpiredLeases(10, 60_000, 60_000);
+    const before = (await row(kept)).lease_expires_at as Date;
+    const held = await repository.renewLeases(
+      'worker-a',
+      claimed.map((job) => ({ jobId: job.jobId, attempt: job.attempt })),
+      LEASE_MS,
+    );
+    expect(held).toEqual([{ jobId: kept, attempt: 1 }]);
+    expect(((await row(kept)).lease_expires_at as Date).getTime()).toBeGreaterThan(before.getTime() + 30_000);
+  });
+
+  it('does not count an interrupted attempt against max_attempts', async () => {
+    const jobId = await insertJob(db.pool, { maxAttempts: 1 });
+    const interrupted = { code: 'worker_shutdown', message: 'released' };
+    for (const attempt of [1, 2]) {
+      const [claimed] = await repository.claimDue(1, `worker-${attempt}`, LEASE_MS);
+      expect(claimed).toMatchObject({ jobId, attempt, failedAttempts: 0 });
+      expect(
+        await repository.scheduleRetry(
+          `worker-${attempt}`,
+          { jobId, attempt },
+          AttemptOutcome.Interrupted,
+          interrupted,
+          0,
+        ),
+      ).toBe(true);
+    }
+    const [third] = await repository.claimDue(1, 'worker-3', LEASE_MS);
+    expect(third).toMatchObject({ jobId, attempt: 3 });
+    expect(await repository.markCompleted('worker-3', [{ jobId, attempt: 3, result: null }])).toEqual(
+      new Set([jobId]),
+    );
+    expect(await row(jobId)).toMatchObject({
+      state: 'completed',
+      attempts: 3,
+      failed_attempts: 0,
+      result: null,
+    });
+    expect((await records(jobId)).map((r) => r.outcome)).toEqual(['interrupted', 'interrupted']);
+  });
+
+  it('makes a retried job claimable only after its backoff', async () => {
+    const jobId = await insertJob(db.pool);
+    await repository.claimDue(1, 'worker-a', LEASE_MS);
+    expect(
+      await repository.scheduleRetry('worker-a', { jobId, attempt: 1 }, AttemptOutcome.Failed, boom, 60_000),
+    ).toBe(true);
+    expect(await repository.claimDue(1, 'worker-b', LEASE_MS)).toEqual([]);
+    const job = await row(jobId);
+    expect(job).toMatchObject({ state: 'running', lease_expires_at: null, failed_attempts: 1 });
+    expect((job.available_at as Date).getTime() - Date.now()).toBeGreaterThan(50_000);
+  });
+});

@@ -1,0 +1,19 @@
+import type { INestApplication } from '@nestjs/common';
+import { createApp } from '../../src/app.factory';
+import { loadConfig, type AppConfig } from '../../src/config/app-config';
+import { createLogger } from '../../src/logging/logger';
+
+/** The application exactly as main.ts builds it, for `role`, on the test's database. Not listening. */
+export async function startTestApp(databaseUrl: string, overrides: Partial<AppConfig> = {}): Promise<INestApplication> {
+  const config: AppConfig = {
+    ...loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' }),
+    migrateOnStart: false,
+    workerPollIntervalMs: 50,
+    retryBaseMs: 20,
+    retryMaxMs: 100,
+    ...overrides,
+  };
+  const app = await createApp(config, createLogger(config.logLevel));
+  await app.init();
+  return app;
+}

@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { Client, Pool } from 'pg';
+
+/** A database of one test file, cloned from the migrated template; dropped by `drop()`. */
+export interface TestDatabase {
+  name: string;
+  url: string;
+  /** A pool for the test's own raw SQL (setup, assertions). */
+  pool: Pool;
+  /** Deletes every job, for a clean start between tests. */
+  reset(): Promise<void>;
+  drop(): Promise<void>;
+}
+
+function adminUrl(): string {
+  const url = process.env.TEST_PG_ADMIN_URL;
+  if (!url) throw new Error('TEST_PG_ADMIN_URL is not set: run the tests through jest (npm test)');
+  return url;
+}
+
+export function databaseUrl(name: string): string {
+  const url = new URL(adminUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `job_service_test_${randomBytes(6).toString('hex')}`;
+  await admin(`CREATE DATABASE ${name} TEMPLATE ${process.env.TEST_PG_TEMPLATE}`);
+  const url = databaseUrl(name);
+  const pool = new Pool({ connectionString: url, max: 5 });
+  return {
+    name,
+    url,
+    pool,
+    reset: async () => {
+      await pool.query('TRUNCATE jobs, job_attempts');
+    },
+    drop: async () => {
+      await pool.end();
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+async function admin(sql: string): Promise<void> {
+  const client = new Client({ connectionString: adminUrl() });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}

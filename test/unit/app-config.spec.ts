@@ -1,0 +1,109 @@
+import { ConfigError, loadConfig, runsApi, runsWorker } from '../../src/config/app-config';
+
+describe('loadConfig', () => {
+  it('uses the documented defaults when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      production: false,
+      databaseUrl: undefined,
+      role: 'all',
+      port: 3000,
+      dbPoolSize: 10,
+      migrateOnStart: true,
+      workerConcurrency: 10,
+      workerPollIntervalMs: 1_000,
+      leaseMs: 30_000,
+      sweepIntervalMs: 5_000,
+      shutdownGraceMs: 25_000,
+      retryBaseMs: 1_000,
+      retryMaxMs: 3_600_000,
+      defaultMaxAttempts: 3,
+      defaultTimeoutMs: 300_000,
+      maxBodyBytes: 1_048_576,
+      apiKeys: [],
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u:p@db:5432/jobs',
+      APP_ROLE: 'worker',
+      PORT: '8080',
+      DB_POOL_SIZE: '20',
+      WORKER_CONCURRENCY: '100',
+      WORKER_POLL_INTERVAL_MS: '250',
+      LEASE_MS: '10000',
+      SWEEP_INTERVAL_MS: '2000',
+      SHUTDOWN_GRACE_MS: '5000',
+      RETRY_BASE_MS: '50',
+      RETRY_MAX_MS: '500',
+      DEFAULT_MAX_ATTEMPTS: '7',
+      DEFAULT_TIMEOUT_MS: '1000',
+      MAX_BODY_BYTES: '2048',
+      API_KEYS: ' a , b,,c ',
+      LOG_LEVEL: 'debug',
+      MIGRATE_ON_START: 'false',
+      WORKER_ID: 'worker-a',
+    });
+    expect(config).toMatchObject({
+      databaseUrl: 'postgres://u:p@db:5432/jobs',
+      role: 'worker',
+      port: 8080,
+      dbPoolSize: 20,
+      workerConcurrency: 100,
+      workerPollIntervalMs: 250,
+      leaseMs: 10_000,
+      sweepIntervalMs: 2_000,
+      shutdownGraceMs: 5_000,
+      retryBaseMs: 50,
+      retryMaxMs: 500,
+      defaultMaxAttempts: 7,
+      defaultTimeoutMs: 1_000,
+      maxBodyBytes: 2_048,
+      apiKeys: ['a', 'b', 'c'],
+      logLevel: 'debug',
+      migrateOnStart: false,
+      workerId: 'worker-a',
+    });
+  });
+
+  it('names every invalid variable and what it accepts in one error', () => {
+    let error: unknown;
+    try {
+      loadConfig({ APP_ROLE: 'scheduler', PORT: 'eighty', LEASE_MS: '10', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const { problems } = error as ConfigError;
+    expect(problems).toHaveLength(5);
+    expect(problems.join('\n')).toMatch(/APP_ROLE must be one of api, worker, all, migrate \(got "scheduler"\)/);
+    expect(problems.join('\n')).toMatch(/PORT must be a whole number from 0 to 65535 \(got "eighty"\)/);
+    expect(problems.join('\n')).toMatch(/LEASE_MS must be a whole number from 1000/);
+    expect(problems.join('\n')).toMatch(/DATABASE_URL must be a postgres/);
+    expect(problems.join('\n')).toMatch(/LOG_LEVEL must be one of/);
+  });
+
+  it('refuses fractional and out-of-range numbers', () => {
+    expect(() => loadConfig({ WORKER_CONCURRENCY: '2.5' })).toThrow(/WORKER_CONCURRENCY/);
+    expect(() => loadConfig({ WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY/);
+    expect(() => loadConfig({ DEFAULT_MAX_ATTEMPTS: '-1' })).toThrow(/DEFAULT_MAX_ATTEMPTS/);
+  });
+
+  it('requires DATABASE_URL in production and does not migrate on start there', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/DATABASE_URL is required when NODE_ENV=production/);
+    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/jobs' }).migrateOnStart).toBe(false);
+  });
+
+  it('refuses a retry cap below the retry base', () => {
+    expect(() => loadConfig({ RETRY_BASE_MS: '1000', RETRY_MAX_MS: '10' })).toThrow(/RETRY_MAX_MS must be >= RETRY_BASE_MS/);
+  });
+
+  it('maps roles to what they run', () => {
+    expect([runsApi('api'), runsWorker('api')]).toEqual([true, false]);
+    expect([runsApi('worker'), runsWorker('worker')]).toEqual([false, true]);
+    expect([runsApi('all'), runsWorker('all')]).toEqual([true, true]);
+    expect([runsApi('migrate'), runsWorker('migrate')]).toEqual([false, false]);
+  });
+});
