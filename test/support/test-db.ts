@@ -24,9 +24,11 @@ export function databaseUrl(name: string): string {
   return url.toString();
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** A migrated database of its own; `{ empty: true }` gives one with no schema at all. */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
   const name = `job_service_test_${randomBytes(6).toString('hex')}`;
-  await admin(`CREATE DATABASE ${name} TEMPLATE ${process.env.TEST_PG_TEMPLATE}`);
+  const template = options.empty ? 'template0' : process.env.TEST_PG_TEMPLATE;
+  await admin(`CREATE DATABASE ${name} TEMPLATE ${template}`);
   const url = databaseUrl(name);
   const pool = new Pool({ connectionString: url, max: 5 });
   return {
