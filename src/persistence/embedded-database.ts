@@ -95,7 +95,10 @@ export class EmbeddedDatabase {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     child.kill('SIGINT');
-    const stopped = await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS, false, { ref: false })]);
+    const stopped = await Promise.race([
+      exited.then(() => true),
+      sleep(STOP_TIMEOUT_MS, false, { ref: false }),
+    ]);
     if (!stopped) {
       child.kill('SIGKILL');
       await exited;

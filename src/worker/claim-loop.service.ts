@@ -15,11 +15,12 @@ import { JobRepository, type ClaimedJob } from '../persistence/job.repository';
 import { JobsDueListener } from '../persistence/jobs-due-listener';
 import { LeaseLostError, WorkerShutdownError } from './attempt-errors';
 import { JobRunner } from './job-runner.service';
-import { LiveAttempt } from './live-attempt';
+import { LiveAttempt, selfFenceMarginMs } from './live-attempt';
 
 const POLL_INTERVAL = 'worker-poll';
 const HEARTBEAT_INTERVAL = 'worker-heartbeat';
 const SELF_FENCE_INTERVAL = 'worker-self-fence';
+const SELF_FENCE_CHECK_MS = 50;
 /** How long released attempts may take to be written back after the grace period. */
 const RELEASE_WRITE_MS = 2_000;
 
@@ -83,6 +84,17 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
 
   liveAttempts(): number {
     return this.live.size;
+  }
+
+  /** The soonest local lease deadline among live attempts (performance.now() clock), if any. */
+  earliestLeaseDeadline(): number | undefined {
+    let earliest: number | undefined;
+    for (const attempt of this.live.values()) {
+      if (!attempt.signal.aborted && (earliest === undefined || attempt.leaseDeadline < earliest)) {
+        earliest = attempt.leaseDeadline;
+      }
+    }
+    return earliest;
   }
 
   /** Asks the loop to look for due jobs now. */
@@ -194,7 +206,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
 
   /** Aborts attempts whose lease is about to run out without a renewal (database unreachable, loop stalled). */
   private selfFence(): void {
-    const margin = Math.min(1_000, this.config.leaseMs / 10);
+    const margin = selfFenceMarginMs(this.config.leaseMs);
     for (const attempt of this.live.values()) {
       if (attempt.leaseRemainingMs() <= margin) {
         attempt.abort(new LeaseLostError('it could not be renewed in time'));

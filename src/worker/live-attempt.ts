@@ -8,14 +8,14 @@ import type { AttemptRef, ClaimedJob } from '../persistence/job.repository';
  */
 export class LiveAttempt {
   private readonly controller = new AbortController();
-  private leaseDeadline: number;
+  private deadline: number;
 
   constructor(
     readonly job: ClaimedJob,
     leaseSentAt: number,
     private readonly leaseMs: number,
   ) {
-    this.leaseDeadline = leaseSentAt + leaseMs;
+    this.deadline = leaseSentAt + leaseMs;
   }
 
   get ref(): AttemptRef {
@@ -28,12 +28,17 @@ export class LiveAttempt {
 
   /** Records a successful renewal sent at `sentAt` (performance.now()). */
   leaseRenewed(sentAt: number): void {
-    this.leaseDeadline = Math.max(this.leaseDeadline, sentAt + this.leaseMs);
+    this.deadline = Math.max(this.deadline, sentAt + this.leaseMs);
+  }
+
+  /** The local deadline, on the performance.now() clock. */
+  get leaseDeadline(): number {
+    return this.deadline;
   }
 
   /** Milliseconds until this worker must consider the lease gone. */
   leaseRemainingMs(now: number = performance.now()): number {
-    return this.leaseDeadline - now;
+    return this.deadline - now;
   }
 
   holdsLease(now: number = performance.now()): boolean {
@@ -44,4 +49,12 @@ export class LiveAttempt {
   abort(reason: Error): void {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
+}
+
+/**
+ * How long before its lease deadline a worker aborts an attempt it could not renew. The database's
+ * lease ends later still (it counts from when it ran the statement), so this is a safety margin on top.
+ */
+export function selfFenceMarginMs(leaseMs: number): number {
+  return Math.min(1_000, leaseMs / 10);
 }

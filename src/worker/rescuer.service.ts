@@ -4,6 +4,7 @@ import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { LOGGER, type Logger } from '../logging/logger';
 import { JobRepository } from '../persistence/job.repository';
+import { ClaimLoopService } from './claim-loop.service';
 
 const SWEEP_INTERVAL = 'worker-rescue-sweep';
 const SWEEP_BATCH = 500;
@@ -20,6 +21,7 @@ export class RescuerService implements OnApplicationBootstrap {
   constructor(
     private readonly repository: JobRepository,
     private readonly scheduler: SchedulerRegistry,
+    private readonly claimLoop: ClaimLoopService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -55,6 +57,8 @@ export class RescuerService implements OnApplicationBootstrap {
           );
         }
         total += rescued.length;
+        // Rescued jobs may be due at once (short backoff): look for them now, not at the next poll.
+        if (rescued.length > 0) this.claimLoop.wake();
         if (rescued.length < SWEEP_BATCH) return total;
       }
     } catch (error) {

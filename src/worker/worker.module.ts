@@ -3,12 +3,13 @@ import { HandlersModule } from '../handlers/handlers.module';
 import { PersistenceModule } from '../persistence/persistence.module';
 import { AttemptRecorder } from './attempt-recorder.service';
 import { ClaimLoopService } from './claim-loop.service';
+import { EventLoopWatchdog } from './event-loop-watchdog.service';
 import { JobRunner } from './job-runner.service';
 import { RescuerService } from './rescuer.service';
 
 @Module({
   imports: [PersistenceModule, HandlersModule],
-  providers: [ClaimLoopService, JobRunner, AttemptRecorder, RescuerService],
+  providers: [ClaimLoopService, JobRunner, AttemptRecorder, RescuerService, EventLoopWatchdog],
   exports: [ClaimLoopService, RescuerService],
 })
 export class WorkerModule {}

@@ -36,16 +36,29 @@ describe('a job through the API and a worker (APP_ROLE=all)', () => {
       .expect(201);
     expect(created.headers.location).toBe(`/jobs/${created.body.job_id}`);
     expect(created.body).toMatchObject({ job_type: 'echo', state: 'pending', attempts: 0, result: null });
+    // A 201 means committed: another connection sees the row at once.
+    const stored = await db.pool.query('SELECT payload FROM jobs WHERE job_id = $1', [created.body.job_id]);
+    expect(stored.rows).toEqual([{ payload: { greeting: 'hello', n: 3 } }]);
 
     const job = await finished(created.body.job_id);
-    expect(job).toMatchObject({ state: 'completed', result: { greeting: 'hello', n: 3 }, error: null, attempts: 1 });
+    expect(job).toMatchObject({
+      state: 'completed',
+      result: { greeting: 'hello', n: 3 },
+      error: null,
+      attempts: 1,
+    });
     const created_at = Date.parse(job.created_at);
     const started_at = Date.parse(job.started_at);
     const finished_at = Date.parse(job.finished_at);
     expect(created_at).toBeLessThanOrEqual(started_at);
     expect(started_at).toBeLessThanOrEqual(finished_at);
     expect(job.attempt_history).toEqual([
-      expect.objectContaining({ attempt: 1, outcome: 'succeeded', error: null, finished_at: job.finished_at }),
+      expect.objectContaining({
+        attempt: 1,
+        outcome: 'succeeded',
+        error: null,
+        finished_at: job.finished_at,
+      }),
     ]);
   });
 
@@ -79,7 +92,11 @@ describe('a job through the API and a worker (APP_ROLE=all)', () => {
       .send({ job_type: 'fail', payload: { message: 'bad input', permanent: true }, max_attempts: 5 })
       .expect(201);
     const job = await finished(created.body.job_id);
-    expect(job).toMatchObject({ state: 'failed', attempts: 1, error: { code: 'permanent_failure', message: 'bad input' } });
+    expect(job).toMatchObject({
+      state: 'failed',
+      attempts: 1,
+      error: { code: 'permanent_failure', message: 'bad input' },
+    });
   });
 
   it('records an attempt that overruns timeout_ms as timed_out and retries it', async () => {
@@ -120,7 +137,9 @@ describe('a job waiting for its retry', () => {
       .expect(201);
     const job = await eventually(async () => {
       const current = (await request(app.getHttpServer()).get(`/jobs/${created.body.job_id}`)).body as Job;
-      return current.attempt_history.length === 1 && current.attempt_history[0].finished_at ? current : undefined;
+      return current.attempt_history.length === 1 && current.attempt_history[0].finished_at
+        ? current
+        : undefined;
     });
     expect(job).toMatchObject({ state: 'running', attempts: 1, error: null, finished_at: null });
     expect(job.attempt_history[0]).toMatchObject({ outcome: 'failed', error: { code: 'requested_failure' } });

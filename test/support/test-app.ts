@@ -4,7 +4,10 @@ import { loadConfig, type AppConfig } from '../../src/config/app-config';
 import { createLogger } from '../../src/logging/logger';
 
 /** The application exactly as main.ts builds it, for `role`, on the test's database. Not listening. */
-export async function startTestApp(databaseUrl: string, overrides: Partial<AppConfig> = {}): Promise<INestApplication> {
+export async function startTestApp(
+  databaseUrl: string,
+  overrides: Partial<AppConfig> = {},
+): Promise<INestApplication> {
   const config: AppConfig = {
     ...loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' }),
     migrateOnStart: false,

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { IsInt, Max, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { JobHandler, type JobContext } from '../job-handler';
 
 export class SleepPayload {
@@ -8,6 +8,19 @@ export class SleepPayload {
   @Min(0)
   @Max(86_400_000)
   ms!: number;
+
+  /**
+   * Spin the CPU instead of waiting on a timer: blocks the worker's event loop for `ms`. For rehearsing
+   * what a CPU-bound or stuck handler does to a worker.
+   */
+  @IsOptional()
+  @IsBoolean()
+  busy?: boolean;
+
+  /** Keep sleeping when the attempt is aborted, like a handler that ignores its AbortSignal. */
+  @IsOptional()
+  @IsBoolean()
+  ignore_abort?: boolean;
 }
 
 /** Waits `ms` milliseconds, or until the attempt is aborted, whichever comes first. */
@@ -15,11 +28,19 @@ export class SleepPayload {
 @JobHandler({
   type: 'sleep',
   payload: SleepPayload,
-  description: 'Waits `ms` milliseconds (stops early when aborted) and returns { slept_ms }.',
+  description:
+    'Waits `ms` milliseconds and returns { slept_ms }; stops early when aborted. `busy: true` blocks the event ' +
+    'loop instead, `ignore_abort: true` ignores the abort signal (for rehearsing misbehaving handlers).',
 })
 export class SleepHandler implements JobHandler<SleepPayload, { slept_ms: number }> {
   async run(payload: SleepPayload, context: JobContext): Promise<{ slept_ms: number }> {
     const started = Date.now();
+    if (payload.busy) {
+      while (Date.now() - started < payload.ms) {
+        // Deliberately synchronous: nothing else on this thread runs meanwhile.
+      }
+      return { slept_ms: Date.now() - started };
+    }
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         clearTimeout(timer);
@@ -29,6 +50,7 @@ export class SleepHandler implements JobHandler<SleepPayload, { slept_ms: number
         context.signal.removeEventListener('abort', onAbort);
         resolve();
       }, payload.ms);
+      if (payload.ignore_abort) return;
       if (context.signal.aborted) onAbort();
       else context.signal.addEventListener('abort', onAbort, { once: true });
     });
