@@ -195,18 +195,9 @@ export class JobRepository {
   }
 
   /** Closes up to `limit` expired leases as lost; safe to run from every worker at once. */
-  async rescueExpiredLeases(
-    limit: number,
-    retryBaseMs: number,
-    retryMaxMs: number,
-  ): Promise<RescuedAttempt[]> {
+  async rescueExpiredLeases(limit: number): Promise<RescuedAttempt[]> {
     const error: JobErrorBody = { code: 'lease_expired', message: 'The worker stopped renewing its lease' };
-    const rows = await this.query(SQL.RESCUE_EXPIRED_LEASES, [
-      limit,
-      retryBaseMs,
-      retryMaxMs,
-      JSON.stringify(error),
-    ]);
+    const rows = await this.query(SQL.RESCUE_EXPIRED_LEASES, [limit, JSON.stringify(error)]);
     return rows.map((row) => ({
       jobId: row.job_id as string,
       attempt: row.attempt as number,

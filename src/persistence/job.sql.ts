@@ -98,10 +98,11 @@ SELECT job_id, attempts, worker_id, attempt_started_at, now(), $4, $5::jsonb FRO
 RETURNING job_id`;
 
 /**
- * Close up to $1 attempts whose lease has expired (a dead or stuck worker) as `lost`. A job with failed
- * attempts left becomes claimable after exponential backoff with jitter (base $2 ms, cap $3 ms, the
- * same rule as RetryPolicy); one whose failures reach max_attempts fails with code lease_expired.
- * SKIP LOCKED lets every worker run the sweep at once without blocking each other.
+ * Close up to $1 attempts whose lease has expired (a dead or stuck worker) as `lost`, with error $2.
+ * A job with failed attempts left becomes claimable at once and keeps its place in the queue
+ * (available_at = run_at): the lease that ran out already paused it, and a crash should not send it
+ * behind newer work. One whose failures reach max_attempts fails with that error (code lease_expired).
+ * SKIP LOCKED lets every worker run the sweep at once without blocking or repeating each other.
  */
 export const RESCUE_EXPIRED_LEASES = `
 WITH expired AS (
@@ -117,18 +118,16 @@ closed AS (
   SET lease_expires_at = NULL,
       failed_attempts = j.failed_attempts + 1,
       state = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN 'failed' ELSE 'running' END,
-      error = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN $4::jsonb END,
+      error = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN $2::jsonb END,
       finished_at = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN now() END,
-      available_at = CASE WHEN j.failed_attempts + 1 < j.max_attempts
-        THEN now() + least($3::float8, $2::float8 * power(2, j.failed_attempts)) * (0.5 + random() / 2)
-                     * interval '1 millisecond' END
+      available_at = CASE WHEN j.failed_attempts + 1 < j.max_attempts THEN j.run_at END
   FROM expired
   WHERE j.job_id = expired.job_id AND j.lease_expires_at < now()
   RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.state
 ),
 recorded AS (
   INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
-  SELECT job_id, attempts, worker_id, attempt_started_at, now(), 'lost', $4::jsonb FROM closed
+  SELECT job_id, attempts, worker_id, attempt_started_at, now(), 'lost', $2::jsonb FROM closed
 )
 SELECT job_id, attempts AS attempt, worker_id, state FROM closed`;
 

@@ -64,7 +64,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
     );
     this.scheduler.addInterval(
       SELF_FENCE_INTERVAL,
-      setInterval(() => this.selfFence(), Math.min(1_000, leaseMs / 10)),
+      setInterval(() => this.selfFence(), SELF_FENCE_CHECK_MS),
     );
     this.jobsDue.subscribe(() => this.wake());
     this.logger.info(

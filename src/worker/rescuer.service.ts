@@ -11,7 +11,7 @@ const SWEEP_BATCH = 500;
 
 /**
  * Every SWEEP_INTERVAL_MS, closes attempts whose lease expired (their worker died or stalled) as `lost`
- * and hands their jobs back to the queue, or fails them once no attempts remain. Every worker runs it;
+ * and hands their jobs back to the queue in their old place, or fails them once no attempts remain. Every worker runs it;
  * SKIP LOCKED keeps concurrent sweeps from waiting on or repeating each other.
  */
 @Injectable()
@@ -40,11 +40,7 @@ export class RescuerService implements OnApplicationBootstrap {
     let total = 0;
     try {
       for (;;) {
-        const rescued = await this.repository.rescueExpiredLeases(
-          SWEEP_BATCH,
-          this.config.retryBaseMs,
-          this.config.retryMaxMs,
-        );
+        const rescued = await this.repository.rescueExpiredLeases(SWEEP_BATCH);
         for (const attempt of rescued) {
           this.logger.warn(
             {
@@ -57,7 +53,7 @@ export class RescuerService implements OnApplicationBootstrap {
           );
         }
         total += rescued.length;
-        // Rescued jobs may be due at once (short backoff): look for them now, not at the next poll.
+        // Rescued jobs are due at once: look for them now, not at the next poll.
         if (rescued.length > 0) this.claimLoop.wake();
         if (rescued.length < SWEEP_BATCH) return total;
       }

@@ -1,6 +1,6 @@
 /**
  * Exponential backoff with "equal jitter": the n-th failure waits between half and all of
- * min(cap, base * 2^(n-1)). The rescue sweep computes the same rule in SQL (RESCUE_EXPIRED_LEASES).
+ * min(cap, base * 2^(n-1)), so retries of many jobs that failed together spread out.
  */
 export function retryDelayMs(
   failures: number,

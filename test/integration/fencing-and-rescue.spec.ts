@@ -70,7 +70,7 @@ describe('fenced writes, lease renewal and rescue', () => {
     const [first] = await repository.claimDue(1, 'worker-a', LEASE_MS);
     await expireLease(jobId);
 
-    const rescued = await repository.rescueExpiredLeases(100, 1, 1);
+    const rescued = await repository.rescueExpiredLeases(100);
     expect(rescued).toEqual([{ jobId, attempt: 1, workerId: 'worker-a', state: 'running' }]);
     expect(await records(jobId)).toEqual([
       expect.objectContaining({
@@ -81,7 +81,6 @@ describe('fenced writes, lease renewal and rescue', () => {
       }),
     ]);
 
-    await new Promise((resolve) => setTimeout(resolve, 10)); // the 1 ms backoff
     const [second] = await repository.claimDue(1, 'worker-b', LEASE_MS);
     expect(second).toMatchObject({ jobId, attempt: 2, failedAttempts: 1 });
 
@@ -107,7 +106,7 @@ describe('fenced writes, lease renewal and rescue', () => {
     const jobId = await insertJob(db.pool, { maxAttempts: 1 });
     await repository.claimDue(1, 'worker-a', LEASE_MS);
     await expireLease(jobId);
-    const rescued = await repository.rescueExpiredLeases(100, 1_000, 1_000);
+    const rescued = await repository.rescueExpiredLeases(100);
     expect(rescued).toEqual([expect.objectContaining({ jobId, state: 'failed' })]);
     expect(await row(jobId)).toMatchObject({
       state: 'failed',
@@ -122,8 +121,8 @@ describe('fenced writes, lease renewal and rescue', () => {
     await db.pool.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second'`);
     const sweepers = await Promise.all([1, 2, 3].map(() => openRepository(db.url, 2)));
     try {
-      const results = await Promise.all(sweepers.map(({ repository: r }) => r.rescueExpiredLeases(7, 1, 1)));
-      const more = await repository.rescueExpiredLeases(100, 1, 1);
+      const results = await Promise.all(sweepers.map(({ repository: r }) => r.rescueExpiredLeases(7)));
+      const more = await repository.rescueExpiredLeases(100);
       const rescuedIds = [...results.flat(), ...more].map((attempt) => attempt.jobId);
       expect(rescuedIds.sort()).toEqual([...ids].sort());
       const { rows } = await db.pool.query(
@@ -140,7 +139,7 @@ describe('fenced writes, lease renewal and rescue', () => {
     const lost = await insertJob(db.pool);
     const claimed = await repository.claimDue(2, 'worker-a', 1_000);
     await expireLease(lost);
-    await repository.rescueExpiredLeases(10, 60_000, 60_000);
+    await repository.rescueExpiredLeases(10);
     const before = (await row(kept)).lease_expires_at as Date;
     const held = await repository.renewLeases(
       'worker-a',
