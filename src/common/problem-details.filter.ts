@@ -48,6 +48,16 @@ export function toProblem(error: unknown): Problem {
       detail: 'The request body encoding is not supported',
     };
   }
+  // Other client errors raised while reading the body (http-errors with a 4xx status).
+  const clientStatus = (error as { status?: unknown; expose?: unknown } | null)?.status;
+  if (
+    typeof clientStatus === 'number' &&
+    clientStatus >= 400 &&
+    clientStatus < 500 &&
+    !(error instanceof HttpException)
+  ) {
+    return { status: clientStatus, code: 'unreadable_body', detail: 'The request body could not be read' };
+  }
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const body = error.getResponse();

@@ -1,5 +1,5 @@
 import { ValidationPipe } from '@nestjs/common';
-import { flattenValidationErrors } from '../handlers/handler-registry';
+import { flattenValidationErrors } from './dto-validation';
 import { RequestValidationError, type FieldError } from '../jobs/jobs.errors';
 
 /**

@@ -1,8 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { plainToInstance } from 'class-transformer';
-import { validate, type ValidationError } from 'class-validator';
 import { targetConstructorToSchema } from 'class-validator-jsonschema';
+import { validateDto, type FieldProblem } from '../common/dto-validation';
 import { JOB_HANDLER_METADATA, type JobHandler, type JobHandlerOptions } from './job-handler';
 
 export interface RegisteredHandler {
@@ -14,11 +13,6 @@ export interface JobTypeDescription {
   job_type: string;
   description: string;
   payload_schema: object;
-}
-
-export interface FieldProblem {
-  field: string;
-  message: string;
 }
 
 /**
@@ -65,25 +59,6 @@ export class HandlerRegistry implements OnModuleInit {
     if (!registered)
       return [{ field: 'job_type', message: `unknown job type; known types: ${this.types().join(', ')}` }];
     if (!registered.options.payload) return [];
-    const instance = plainToInstance(registered.options.payload, payload);
-    const errors = await validate(instance, {
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      forbidUnknownValues: true,
-    });
-    return flattenValidationErrors(errors, 'payload');
+    return validateDto(registered.options.payload, payload, 'payload');
   }
-}
-
-/** Turns class-validator's nested errors into a flat list of `{ field: 'a.b[2].c', message }`. */
-export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldProblem[] {
-  const problems: FieldProblem[] = [];
-  for (const error of errors) {
-    const segment = /^\d+$/.test(error.property) ? `[${error.property}]` : error.property;
-    const field =
-      prefix === '' ? segment : segment.startsWith('[') ? `${prefix}${segment}` : `${prefix}.${segment}`;
-    for (const message of Object.values(error.constraints ?? {})) problems.push({ field, message });
-    if (error.children?.length) problems.push(...flattenValidationErrors(error.children, field));
-  }
-  return problems;
 }

@@ -1,13 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import { plainToInstance } from 'class-transformer';
 import { v7 as uuidv7 } from 'uuid';
+import { validateDto } from '../common/dto-validation';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { HandlerRegistry, type JobTypeDescription } from '../handlers/handler-registry';
 import { MetricsService } from '../metrics/metrics.service';
 import type { JobEntity } from '../persistence/job.entity';
 import { JobRepository, type NewJob } from '../persistence/job.repository';
-import type { CreateJobDto } from './dto/create-job.dto';
+import { CreateJobDto } from './dto/create-job.dto';
 import type { JobDetailResponse, JobListResponse, JobResponse } from './dto/job.response';
 import type { ListJobsQuery } from './dto/list-jobs.query';
 import { presentJob, presentJobDetail } from './job.presenter';
@@ -63,13 +65,20 @@ export class JobsService {
   }
 
   /** Creates every job or none; a 400 names the index and field of every invalid item. */
-  async createBatch(items: CreateJobDto[]): Promise<JobResponse[]> {
+  async createBatch(items: unknown[]): Promise<JobResponse[]> {
     const problems: FieldError[] = [];
+    const jobs: CreateJobDto[] = [];
     for (const [index, item] of items.entries()) {
-      for (const problem of await this.validatePayload(item)) problems.push({ index, ...problem });
+      const itemProblems = await validateDto(CreateJobDto, item);
+      // The payload can only be checked against a valid job type; then both kinds of problem are listed.
+      if (!itemProblems.some((problem) => problem.field === 'job_type' || problem.field === 'payload')) {
+        itemProblems.push(...(await this.validatePayload(item as CreateJobDto)));
+      }
+      for (const problem of itemProblems) problems.push({ index, ...problem });
+      jobs.push(plainToInstance(CreateJobDto, item));
     }
     if (problems.length > 0) throw new RequestValidationError(problems);
-    const created = await this.repository.insertJobs(items.map((item) => this.toNewJob(item, null, null)));
+    const created = await this.repository.insertJobs(jobs.map((job) => this.toNewJob(job, null, null)));
     for (const job of created) this.metrics.jobsCreated.inc({ job_type: job.jobType });
     return created.map(presentJob);
   }

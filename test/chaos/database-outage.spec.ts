@@ -1,0 +1,120 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool } from 'pg';
+import { EmbeddedDatabase } from '../../src/persistence/embedded-database';
+import { eventually } from '../support/job-factory';
+import { spawnService, waitForHttp, type ServiceProcess } from '../support/service-process';
+import { checkHistory } from './support/history-checker';
+import { WorkerFleet } from './support/worker-fleet';
+
+/** These scenarios stop and cut off a PostgreSQL server of their own, never a shared one. */
+describe('chaos: PostgreSQL restarts and dropped connections', () => {
+  let folder: string;
+  let server: EmbeddedDatabase;
+  let pool: Pool;
+  let api: ServiceProcess;
+  let fleet: WorkerFleet;
+
+  beforeAll(async () => {
+    folder = mkdtempSync(join(tmpdir(), 'job-service-outage-'));
+    chmodSync(folder, 0o755);
+    server = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres'), ephemeral: true });
+    const migrate = await spawnService({ APP_ROLE: 'migrate', DATABASE_URL: server.url });
+    expect(await migrate.exited).toEqual({ code: 0, signal: null });
+    pool = new Pool({ connectionString: server.url, max: 2 });
+    pool.on('error', () => undefined);
+    const env = { DATABASE_URL: server.url, LEASE_MS: '3000', SWEEP_INTERVAL_MS: '500', WORKER_POLL_INTERVAL_MS: '250' };
+    api = await spawnService({ APP_ROLE: 'api', ...env });
+    await waitForHttp(api, '/health/ready');
+    fleet = new WorkerFleet({ ...env, WORKER_CONCURRENCY: '8' });
+    await fleet.start(2);
+  });
+
+  afterAll(async () => {
+    api?.kill('SIGKILL');
+    await fleet?.stopAll();
+    await pool?.end();
+    await server?.stop();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  const createJobs = async (count: number): Promise<string[]> => {
+    const jobs = Array.from({ length: count }, (_, i) => ({ job_type: 'sleep', payload: { ms: 100 + (i % 5) * 50 } }));
+    const response = await fetch(`${api.baseUrl}/jobs/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jobs }),
+    });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { items: { job_id: string }[] }).items.map((job) => job.job_id);
+  };
+
+  const drained = (): Promise<true> =>
+    eventually(
+      async () => {
+        const { rows } = await pool.query(`SELECT count(*)::int AS n FROM jobs WHERE state NOT IN ('completed', 'failed')`);
+        return rows[0].n === 0 ? true : undefined;
+      },
+      60_000,
+      250,
+    );
+
+  const everyProcessAlive = (): void => {
+    expect(api.child.exitCode).toBeNull();
+    for (const worker of fleet.workers) expect(worker.process.child.exitCode).toBeNull();
+  };
+
+  it('keeps running through a restart: not ready and 503 during it, then recovers by itself', async () => {
+    const accepted = await createJobs(300);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await server.stop();
+
+    await eventually(async () => ((await fetch(`${api.baseUrl}/health/ready`)).status === 503 ? true : undefined), 5_000, 100);
+    for (const worker of fleet.workers) {
+      await eventually(async () => ((await fetch(`${worker.process.baseUrl}/health/ready`)).status === 503 ? true : undefined), 5_000, 100);
+    }
+    const started = Date.now();
+    const refused = await fetch(`${api.baseUrl}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ job_type: 'noop' }),
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await refused.json()).toMatchObject({ status: 503, code: 'database_unavailable' });
+    expect(Date.now() - started).toBeLessThan(6_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+
+    await server.restart();
+    await waitForHttp(api, '/health/ready', 200, 20_000);
+    const after = await fetch(`${api.baseUrl}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ job_type: 'noop' }),
+    });
+    expect(after.status).toBe(201);
+    accepted.push(((await after.json()) as { job_id: string }).job_id);
+
+    await drained();
+    const { violations, summary } = await checkHistory(pool, accepted);
+    expect(violations).toEqual([]);
+    expect(summary.jobs).toBe(301);
+    everyProcessAlive();
+  });
+
+  it('recovers when every backend connection is terminated mid-run', async () => {
+    const accepted = await createJobs(300);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = current_database() AND pid <> pg_backend_pid()) AS terminated`,
+    );
+    expect(rows[0].n).toBeGreaterThan(0);
+    await drained();
+    const { violations } = await checkHistory(pool, accepted);
+    expect(violations).toEqual([]);
+    everyProcessAlive();
+    for (const worker of fleet.workers) await waitForHttp(worker.process, '/health/ready', 200, 10_000);
+  });
+});
