@@ -14,6 +14,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { JobRepository, type ClaimedJob } from '../persistence/job.repository';
 import { JobsDueListener } from '../persistence/jobs-due-listener';
 import { LeaseLostError, WorkerShutdownError } from './attempt-errors';
+import { EventLoopWatchdog } from './event-loop-watchdog.service';
 import { JobRunner } from './job-runner.service';
 import { LiveAttempt, selfFenceMarginMs } from './live-attempt';
 
@@ -47,6 +48,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
     private readonly runner: JobRunner,
     private readonly scheduler: SchedulerRegistry,
     private readonly jobsDue: JobsDueListener,
+    private readonly watchdog: EventLoopWatchdog,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -84,6 +86,10 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
 
   liveAttempts(): number {
     return this.live.size;
+  }
+
+  private publishLeases(): void {
+    this.watchdog.leasesChanged(this.earliestLeaseDeadline());
   }
 
   /** The soonest local lease deadline among live attempts (performance.now() clock), if any. */
@@ -160,6 +166,8 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
       );
       this.start(new LiveAttempt(job, sentAt, this.config.leaseMs));
     }
+    // Before returning, and so before any of these handlers runs: one may block the thread for good.
+    this.publishLeases();
     return jobs.length;
   }
 
@@ -170,6 +178,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
     const settled = this.runner.run(attempt).finally(() => {
       this.live.delete(jobId);
       this.settled.delete(jobId);
+      this.publishLeases();
       this.metrics.liveAttemptsHere.set(this.live.size);
       if (this.queueMayHaveMore) this.wake();
     });
@@ -199,6 +208,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
           attempt.abort(new LeaseLostError('the lease was no longer held when renewing it'));
         }
       }
+      this.publishLeases();
     } catch (error) {
       this.logger.warn({ err: error }, 'renewing leases failed; attempts will stop if their leases run out');
     }
@@ -212,5 +222,6 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
         attempt.abort(new LeaseLostError('it could not be renewed in time'));
       }
     }
+    this.publishLeases();
   }
 }

@@ -3,7 +3,6 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
-import { ClaimLoopService } from './claim-loop.service';
 import { selfFenceMarginMs } from './live-attempt';
 
 const TICK_MS = 25;
@@ -44,10 +43,17 @@ export class EventLoopWatchdog implements OnApplicationBootstrap, OnApplicationS
   private thread: Worker | undefined;
   private ticker: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly claimLoop: ClaimLoopService,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  /**
+   * Publishes the earliest lease deadline this worker holds (performance.now() clock), or undefined for
+   * none. Must be called before a newly claimed handler gets the thread, since it may never give it back.
+   */
+  leasesChanged(earliestDeadline: number | undefined): void {
+    const absolute =
+      earliestDeadline === undefined ? 0n : BigInt(Math.round(performance.timeOrigin + earliestDeadline));
+    Atomics.store(this.cells, 1, absolute);
+  }
 
   onApplicationBootstrap(): void {
     this.tick();
@@ -71,10 +77,8 @@ export class EventLoopWatchdog implements OnApplicationBootstrap, OnApplicationS
     await this.thread?.terminate();
   }
 
+  /** Proves the main thread is still turning. */
   private tick(): void {
-    const origin = performance.timeOrigin;
-    Atomics.store(this.cells, 0, BigInt(Math.round(origin + performance.now())));
-    const deadline = this.claimLoop.earliestLeaseDeadline();
-    Atomics.store(this.cells, 1, deadline === undefined ? 0n : BigInt(Math.round(origin + deadline)));
+    Atomics.store(this.cells, 0, BigInt(Math.round(performance.timeOrigin + performance.now())));
   }
 }

@@ -25,7 +25,8 @@ describe('chaos: the API killed with SIGKILL during a burst of POSTs', () => {
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ job_type: 'echo', payload: { n, text: 'x'.repeat(200) } }),
           });
-          if (response.status === 201) acknowledged.set(((await response.json()) as { job_id: string }).job_id, n);
+          if (response.status === 201)
+            acknowledged.set(((await response.json()) as { job_id: string }).job_id, n);
         } catch {
           // The connection died with the process: this request was not acknowledged.
         }

@@ -24,7 +24,12 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
     expect(await migrate.exited).toEqual({ code: 0, signal: null });
     pool = new Pool({ connectionString: server.url, max: 2 });
     pool.on('error', () => undefined);
-    const env = { DATABASE_URL: server.url, LEASE_MS: '3000', SWEEP_INTERVAL_MS: '500', WORKER_POLL_INTERVAL_MS: '250' };
+    const env = {
+      DATABASE_URL: server.url,
+      LEASE_MS: '3000',
+      SWEEP_INTERVAL_MS: '500',
+      WORKER_POLL_INTERVAL_MS: '250',
+    };
     api = await spawnService({ APP_ROLE: 'api', ...env });
     await waitForHttp(api, '/health/ready');
     fleet = new WorkerFleet({ ...env, WORKER_CONCURRENCY: '8' });
@@ -40,7 +45,10 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
   });
 
   const createJobs = async (count: number): Promise<string[]> => {
-    const jobs = Array.from({ length: count }, (_, i) => ({ job_type: 'sleep', payload: { ms: 100 + (i % 5) * 50 } }));
+    const jobs = Array.from({ length: count }, (_, i) => ({
+      job_type: 'sleep',
+      payload: { ms: 100 + (i % 5) * 50 },
+    }));
     const response = await fetch(`${api.baseUrl}/jobs/batch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -53,7 +61,9 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
   const drained = (): Promise<true> =>
     eventually(
       async () => {
-        const { rows } = await pool.query(`SELECT count(*)::int AS n FROM jobs WHERE state NOT IN ('completed', 'failed')`);
+        const { rows } = await pool.query(
+          `SELECT count(*)::int AS n FROM jobs WHERE state NOT IN ('completed', 'failed')`,
+        );
         return rows[0].n === 0 ? true : undefined;
       },
       60_000,
@@ -70,9 +80,18 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
     await new Promise((resolve) => setTimeout(resolve, 700));
     await server.stop();
 
-    await eventually(async () => ((await fetch(`${api.baseUrl}/health/ready`)).status === 503 ? true : undefined), 5_000, 100);
+    await eventually(
+      async () => ((await fetch(`${api.baseUrl}/health/ready`)).status === 503 ? true : undefined),
+      5_000,
+      100,
+    );
     for (const worker of fleet.workers) {
-      await eventually(async () => ((await fetch(`${worker.process.baseUrl}/health/ready`)).status === 503 ? true : undefined), 5_000, 100);
+      await eventually(
+        async () =>
+          (await fetch(`${worker.process.baseUrl}/health/ready`)).status === 503 ? true : undefined,
+        5_000,
+        100,
+      );
     }
     const started = Date.now();
     const refused = await fetch(`${api.baseUrl}/jobs`, {

@@ -28,16 +28,21 @@ describe('chaos: SIGTERM and SIGINT to a busy worker', () => {
 
   const liveLeasesOf = async (workerId: string): Promise<number> =>
     (
-      await db.pool.query(`SELECT count(*)::int AS n FROM jobs WHERE worker_id = $1 AND lease_expires_at IS NOT NULL`, [
-        workerId,
-      ])
+      await db.pool.query(
+        `SELECT count(*)::int AS n FROM jobs WHERE worker_id = $1 AND lease_expires_at IS NOT NULL`,
+        [workerId],
+      )
     ).rows[0].n;
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`on ${signal} finishes short attempts, releases long ones, exits 0 within the grace, and fails no job`, async () => {
       const busy = await fleet.add();
-      const short = await Promise.all([1, 2, 3].map(() => insertJob(db.pool, { jobType: 'sleep', payload: { ms: 300 }, maxAttempts: 1 })));
-      const long = await Promise.all([1, 2, 3].map(() => insertJob(db.pool, { jobType: 'sleep', payload: { ms: 4_000 }, maxAttempts: 1 })));
+      const short = await Promise.all(
+        [1, 2, 3].map(() => insertJob(db.pool, { jobType: 'sleep', payload: { ms: 300 }, maxAttempts: 1 })),
+      );
+      const long = await Promise.all(
+        [1, 2, 3].map(() => insertJob(db.pool, { jobType: 'sleep', payload: { ms: 4_000 }, maxAttempts: 1 })),
+      );
       await eventually(async () => ((await liveLeasesOf(busy.id)) === 6 ? true : undefined));
 
       const signalledAt = Date.now();
@@ -47,7 +52,10 @@ describe('chaos: SIGTERM and SIGINT to a busy worker', () => {
       expect(exit).toEqual({ code: 0, signal: null });
       expect(tookMs).toBeLessThan(SHUTDOWN_GRACE_MS + 2_000);
 
-      const { rows: shortRows } = await db.pool.query(`SELECT state FROM jobs WHERE job_id = ANY($1::uuid[])`, [short]);
+      const { rows: shortRows } = await db.pool.query(
+        `SELECT state FROM jobs WHERE job_id = ANY($1::uuid[])`,
+        [short],
+      );
       expect(shortRows.map((row) => row.state)).toEqual(['completed', 'completed', 'completed']);
       const { rows: released } = await db.pool.query(
         `SELECT j.state, j.failed_attempts, j.lease_expires_at, a.outcome, a.error->>'code' AS code
@@ -56,18 +64,21 @@ describe('chaos: SIGTERM and SIGINT to a busy worker', () => {
       );
       expect(released).toHaveLength(3);
       for (const row of released) {
-        expect(row).toMatchObject({ state: 'running', failed_attempts: 0, lease_expires_at: null, outcome: 'interrupted', code: 'worker_shutdown' });
+        expect(row).toMatchObject({
+          state: 'running',
+          failed_attempts: 0,
+          lease_expires_at: null,
+          outcome: 'interrupted',
+          code: 'worker_shutdown',
+        });
       }
 
       // Another worker picks the released jobs up at once; max_attempts 1 is not used up by the release.
       await fleet.add();
-      await eventually(
-        async () => {
-          const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM jobs WHERE state = 'completed'`);
-          return rows[0].n === 6 ? true : undefined;
-        },
-        20_000,
-      );
+      await eventually(async () => {
+        const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM jobs WHERE state = 'completed'`);
+        return rows[0].n === 6 ? true : undefined;
+      }, 20_000);
       const { violations, summary } = await checkHistory(db.pool, [...short, ...long]);
       expect(violations).toEqual([]);
       expect(summary).toMatchObject({ completed: 6, failed: 0 });
