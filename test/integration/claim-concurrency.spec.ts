@@ -1,7 +1,6 @@
 import { insertJobs } from '../support/job-factory';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
-import type { JobRepository } from '../../src/persistence/job.repository';
 
 describe('claiming under concurrency', () => {
   let db: TestDatabase;
