@@ -53,9 +53,10 @@ export class CreateJobs1764300000000 implements MigrationInterface {
                                               AND failed_attempts <= max_attempts),
         CONSTRAINT jobs_result_iff_completed CHECK ((state = 'completed') = (result IS NOT NULL)),
         CONSTRAINT jobs_error_iff_failed CHECK ((state = 'failed') = (error IS NOT NULL)),
-        CONSTRAINT jobs_error_shape CHECK (error IS NULL OR (jsonb_typeof(error) = 'object'
+        -- coalesce: a missing key makes jsonb_typeof NULL, and a CHECK that is NULL would pass.
+        CONSTRAINT jobs_error_shape CHECK (error IS NULL OR coalesce(jsonb_typeof(error) = 'object'
                                            AND jsonb_typeof(error -> 'code') = 'string'
-                                           AND jsonb_typeof(error -> 'message') = 'string')),
+                                           AND jsonb_typeof(error -> 'message') = 'string', false)),
         CONSTRAINT jobs_finished_at_iff_terminal CHECK ((state IN ('completed', 'failed')) = (finished_at IS NOT NULL)),
         CONSTRAINT jobs_started_at_iff_not_pending CHECK ((state <> 'pending') = (started_at IS NOT NULL)),
         CONSTRAINT jobs_pending_never_attempted CHECK (state <> 'pending'
@@ -97,9 +98,9 @@ export class CreateJobs1764300000000 implements MigrationInterface {
         CONSTRAINT job_attempts_outcome_closed CHECK (outcome IN ('failed', 'timed_out', 'lost', 'interrupted')),
         CONSTRAINT job_attempts_attempt_positive CHECK (attempt >= 1),
         CONSTRAINT job_attempts_time_order CHECK (finished_at >= started_at),
-        CONSTRAINT job_attempts_error_shape CHECK (jsonb_typeof(error) = 'object'
+        CONSTRAINT job_attempts_error_shape CHECK (coalesce(jsonb_typeof(error) = 'object'
                                                    AND jsonb_typeof(error -> 'code') = 'string'
-                                                   AND jsonb_typeof(error -> 'message') = 'string')
+                                                   AND jsonb_typeof(error -> 'message') = 'string', false))
       )
     `);
 
@@ -127,8 +128,12 @@ export class CreateJobs1764300000000 implements MigrationInterface {
         IF OLD.started_at IS NOT NULL AND NEW.started_at IS DISTINCT FROM OLD.started_at THEN
           RAISE EXCEPTION 'job %: started_at never changes once set', OLD.job_id USING ERRCODE = 'check_violation';
         END IF;
-        IF NEW.failed_attempts < OLD.failed_attempts THEN
-          RAISE EXCEPTION 'job %: failed_attempts never decreases', OLD.job_id USING ERRCODE = 'check_violation';
+        -- The failure count moves only when a live attempt closes, by one; its record must agree.
+        IF NEW.failed_attempts <> OLD.failed_attempts
+           AND NOT (NEW.failed_attempts = OLD.failed_attempts + 1
+                    AND OLD.lease_expires_at IS NOT NULL AND NEW.lease_expires_at IS NULL) THEN
+          RAISE EXCEPTION 'job %: failed_attempts only grows by one, when a live attempt closes', OLD.job_id
+            USING ERRCODE = 'check_violation';
         END IF;
         -- A new attempt opens only by claiming: attempts + 1 together with a fresh lease, and only when
         -- no attempt is live. This is what keeps a job to one live attempt at a time.
@@ -154,6 +159,21 @@ export class CreateJobs1764300000000 implements MigrationInterface {
     `);
     await queryRunner.query(`
       CREATE TRIGGER jobs_guard_update BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION jobs_guard_update()
+    `);
+
+    // Every job starts pending with no attempt. The WHEN clause keeps ordinary inserts free of any call.
+    await queryRunner.query(`
+      CREATE FUNCTION jobs_refuse_started_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'a job is created pending, with no attempt (got state % and % attempts)', NEW.state, NEW.attempts
+          USING ERRCODE = 'check_violation';
+      END
+      $$
+    `);
+    await queryRunner.query(`
+      CREATE TRIGGER jobs_refuse_started_insert BEFORE INSERT ON jobs FOR EACH ROW
+        WHEN (NEW.state <> 'pending' OR NEW.attempts <> 0 OR NEW.failed_attempts <> 0)
+        EXECUTE FUNCTION jobs_refuse_started_insert()
     `);
 
     // A live attempt that closes without completing the job must leave its record. Checked at commit, so
@@ -190,6 +210,23 @@ export class CreateJobs1764300000000 implements MigrationInterface {
         FOR EACH ROW EXECUTE FUNCTION job_attempts_refuse_update()
     `);
 
+    // Nor deleted and written again: a record goes only with its job (ON DELETE CASCADE, for retention).
+    await queryRunner.query(`
+      CREATE FUNCTION job_attempts_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM jobs WHERE job_id = OLD.job_id) THEN
+          RAISE EXCEPTION 'attempt % of job % is history and is only deleted with its job', OLD.attempt, OLD.job_id
+            USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN OLD;
+      END
+      $$
+    `);
+    await queryRunner.query(`
+      CREATE TRIGGER job_attempts_refuse_delete BEFORE DELETE ON job_attempts
+        FOR EACH ROW EXECUTE FUNCTION job_attempts_refuse_delete()
+    `);
+
     // A record must describe an attempt that was opened and is closed, and failures stay within
     // max_attempts. Checked at commit, against the job row as the transaction leaves it.
     await queryRunner.query(`
@@ -206,10 +243,11 @@ export class CreateJobs1764300000000 implements MigrationInterface {
           RAISE EXCEPTION 'job %: attempt % is live or succeeded, not closed as %', NEW.job_id, NEW.attempt, NEW.outcome
             USING ERRCODE = 'check_violation';
         END IF;
+        -- The records agree with the job's failure count, which its CHECK keeps within max_attempts.
         SELECT count(*) INTO failures FROM job_attempts
           WHERE job_id = NEW.job_id AND outcome IN ('failed', 'timed_out', 'lost');
-        IF failures > job.max_attempts THEN
-          RAISE EXCEPTION 'job %: % failed attempts exceed max_attempts %', NEW.job_id, failures, job.max_attempts
+        IF failures <> job.failed_attempts THEN
+          RAISE EXCEPTION 'job %: % failed attempt records but failed_attempts = %', NEW.job_id, failures, job.failed_attempts
             USING ERRCODE = 'check_violation';
         END IF;
         RETURN NULL;
@@ -227,6 +265,8 @@ export class CreateJobs1764300000000 implements MigrationInterface {
     await queryRunner.query(`DROP TABLE job_attempts`);
     await queryRunner.query(`DROP TABLE jobs`);
     await queryRunner.query(`DROP FUNCTION job_attempts_check_insert()`);
+    await queryRunner.query(`DROP FUNCTION job_attempts_refuse_delete()`);
+    await queryRunner.query(`DROP FUNCTION jobs_refuse_started_insert()`);
     await queryRunner.query(`DROP FUNCTION job_attempts_refuse_update()`);
     await queryRunner.query(`DROP FUNCTION jobs_require_attempt_record()`);
     await queryRunner.query(`DROP FUNCTION jobs_guard_update()`);

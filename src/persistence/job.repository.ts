@@ -164,7 +164,6 @@ export class JobRepository {
     error: JobErrorBody,
     delayMs: number,
   ): Promise<boolean> {
-    const countsAsFailure = outcome === 'interrupted' ? 0 : 1;
     const rows = await this.query(SQL.SCHEDULE_RETRY, [
       ref.jobId,
       ref.attempt,
@@ -172,7 +171,6 @@ export class JobRepository {
       outcome,
       JSON.stringify(error),
       Math.max(0, Math.round(delayMs)),
-      countsAsFailure,
     ]);
     return rows.length === 1;
   }

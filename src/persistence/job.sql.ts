@@ -65,7 +65,7 @@ RETURNING j.job_id`;
 
 /**
  * Close attempt $2 of job $1 held by worker $3 with outcome $4 and error $5, and make the job claimable
- * again after $6 ms. $7 is 1 when the outcome counts against max_attempts (0 for `interrupted`).
+ * again after $6 ms. Every outcome but `interrupted` (a release at shutdown) counts against max_attempts.
  * The attempt record and the job update are one statement, so neither exists without the other.
  */
 export const SCHEDULE_RETRY = `
@@ -73,7 +73,7 @@ WITH closed AS (
   UPDATE jobs j
   SET lease_expires_at = NULL,
       available_at = now() + $6 * interval '1 millisecond',
-      failed_attempts = j.failed_attempts + $7
+      failed_attempts = j.failed_attempts + CASE WHEN $4 = 'interrupted' THEN 0 ELSE 1 END
   WHERE j.job_id = $1 AND j.attempts = $2 AND j.worker_id = $3 AND j.lease_expires_at > now()
   RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.available_at
 )

@@ -136,6 +136,16 @@ describe('invariants the database enforces', () => {
       expect((await db.pool.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n).toBe(0);
     });
 
+    it('refuses to create a job that is already running, completed or failed', async () => {
+      const insert = `INSERT INTO jobs (job_id, job_type, state, result, error, max_attempts, timeout_ms, attempts,
+                        worker_id, attempt_started_at, started_at, finished_at, lease_expires_at, available_at)
+                      VALUES (gen_random_uuid(), 'noop', $1, $2, $3, 3, 1000, 1, 'w', now(), now(), $4, $5, NULL)`;
+      await refused(insert, ['completed', '{"r":1}', null, new Date(), null]);
+      await refused(insert, ['failed', null, '{"code":"a","message":"b"}', new Date(), null]);
+      await refused(insert, ['running', null, null, null, new Date(Date.now() + 60_000)]);
+      expect((await db.pool.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n).toBe(0);
+    });
+
     it('refuses to complete without a result, to fail without a well-formed error, or to finish without finished_at', async () => {
       const jobId = await runningJob();
       await refused(
@@ -154,6 +164,10 @@ describe('invariants the database enforces', () => {
         `UPDATE jobs SET state = 'completed', result = '1', lease_expires_at = NULL WHERE job_id = $1`,
         [jobId],
       );
+      for (const error of ['{"code":"boom"}', '{"message":"it broke"}']) {
+        await refused(MARK_FAILED, [jobId, 1, 'w1', 'failed', error]);
+        await refused(SCHEDULE_RETRY, [jobId, 1, 'w1', 'failed', error, 0]);
+      }
       await refused(`UPDATE jobs SET finished_at = now() WHERE job_id = $1`, [jobId]);
       await refused(`UPDATE jobs SET result = '1' WHERE job_id = $1`, [jobId]);
       expect((await row(jobId)).state).toBe('running');
@@ -209,14 +223,26 @@ describe('invariants the database enforces', () => {
         'failed',
         JSON.stringify({ code: 'x', message: 'y' }),
         0,
-        1,
       ]);
       await refused(`UPDATE job_attempts SET outcome = 'interrupted' WHERE job_id = $1`, [jobId]);
       await refused(`UPDATE job_attempts SET error = '{"code":"a","message":"b"}' WHERE job_id = $1`, [
         jobId,
       ]);
+      // Nor by deleting it and writing another in its place.
+      const rewritten = await inTransaction(async (client) => {
+        await client.query('DELETE FROM job_attempts WHERE job_id = $1', [jobId]);
+        await client.query(
+          `INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+           VALUES ($1, 1, 'w1', now(), now(), 'interrupted', '{"code":"a","message":"b"}')`,
+          [jobId],
+        );
+      });
+      expect(rewritten?.message).toMatch(/only deleted with its job/);
       const { rows } = await db.pool.query('SELECT outcome FROM job_attempts WHERE job_id = $1', [jobId]);
       expect(rows).toEqual([{ outcome: 'failed' }]);
+      // Deleting the job (retention) takes its history with it.
+      await db.pool.query('DELETE FROM jobs WHERE job_id = $1', [jobId]);
+      expect((await db.pool.query('SELECT count(*)::int AS n FROM job_attempts')).rows[0].n).toBe(0);
     });
 
     it('refuses records of attempts never opened, of the live attempt, of a success, or with an open outcome', async () => {
@@ -242,26 +268,29 @@ describe('invariants the database enforces', () => {
       for (const attempt of [1, 2, 3]) {
         await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000]);
         const outcome = attempt === 2 ? 'interrupted' : 'failed';
-        await db.pool.query(SCHEDULE_RETRY, [
-          jobId,
-          attempt,
-          'w1',
-          outcome,
-          fail,
-          0,
-          outcome === 'failed' ? 1 : 0,
-        ]);
+        await db.pool.query(SCHEDULE_RETRY, [jobId, attempt, 'w1', outcome, fail, 0]);
       }
       expect(await row(jobId)).toMatchObject({ attempts: 3, failed_attempts: 2, state: 'running' });
       await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000]);
-      // A third failure (through the counter or a record) would exceed max_attempts = 2.
+      // A third failure would exceed max_attempts = 2, whether counted on the job or only recorded.
       expect(
-        await inTransaction((client) => client.query(SCHEDULE_RETRY, [jobId, 4, 'w1', 'failed', fail, 0, 1])),
+        await inTransaction((client) => client.query(SCHEDULE_RETRY, [jobId, 4, 'w1', 'failed', fail, 0])),
       ).toBeDefined();
-      expect(
-        await inTransaction((client) => client.query(SCHEDULE_RETRY, [jobId, 4, 'w1', 'failed', fail, 0, 0])),
-      ).toBeDefined();
-      expect(await row(jobId)).toMatchObject({ attempts: 4, failed_attempts: 2 });
+      const recordOnly = await inTransaction(async (client) => {
+        await client.query(
+          `UPDATE jobs SET lease_expires_at = NULL, available_at = now() WHERE job_id = $1`,
+          [jobId],
+        );
+        await client.query(
+          `INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+           VALUES ($1, 4, 'w1', now(), now(), 'failed', $2)`,
+          [jobId, fail],
+        );
+      });
+      expect(recordOnly?.message).toMatch(/failed attempt records but failed_attempts/);
+      // Nor can max_attempts be lowered below the failures already recorded.
+      await refused(`UPDATE jobs SET max_attempts = 1 WHERE job_id = $1`, [jobId]);
+      expect(await row(jobId)).toMatchObject({ attempts: 4, failed_attempts: 2, max_attempts: 2 });
     });
   });
 });

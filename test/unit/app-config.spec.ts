@@ -71,14 +71,22 @@ describe('loadConfig', () => {
   it('names every invalid variable and what it accepts in one error', () => {
     let error: unknown;
     try {
-      loadConfig({ APP_ROLE: 'scheduler', PORT: 'eighty', LEASE_MS: '10', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' });
+      loadConfig({
+        APP_ROLE: 'scheduler',
+        PORT: 'eighty',
+        LEASE_MS: '10',
+        DATABASE_URL: 'mysql://x',
+        LOG_LEVEL: 'loud',
+      });
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const { problems } = error as ConfigError;
     expect(problems).toHaveLength(5);
-    expect(problems.join('\n')).toMatch(/APP_ROLE must be one of api, worker, all, migrate \(got "scheduler"\)/);
+    expect(problems.join('\n')).toMatch(
+      /APP_ROLE must be one of api, worker, all, migrate \(got "scheduler"\)/,
+    );
     expect(problems.join('\n')).toMatch(/PORT must be a whole number from 0 to 65535 \(got "eighty"\)/);
     expect(problems.join('\n')).toMatch(/LEASE_MS must be a whole number from 1000/);
     expect(problems.join('\n')).toMatch(/DATABASE_URL must be a postgres/);
@@ -92,12 +100,18 @@ describe('loadConfig', () => {
   });
 
   it('requires DATABASE_URL in production and does not migrate on start there', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/DATABASE_URL is required when NODE_ENV=production/);
-    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/jobs' }).migrateOnStart).toBe(false);
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
+      /DATABASE_URL is required when NODE_ENV=production/,
+    );
+    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/jobs' }).migrateOnStart).toBe(
+      false,
+    );
   });
 
   it('refuses a retry cap below the retry base', () => {
-    expect(() => loadConfig({ RETRY_BASE_MS: '1000', RETRY_MAX_MS: '10' })).toThrow(/RETRY_MAX_MS must be >= RETRY_BASE_MS/);
+    expect(() => loadConfig({ RETRY_BASE_MS: '1000', RETRY_MAX_MS: '10' })).toThrow(
+      /RETRY_MAX_MS must be >= RETRY_BASE_MS/,
+    );
   });
 
   it('maps roles to what they run', () => {

@@ -12,7 +12,9 @@ describe('cursors', () => {
 
   it('refuse anything the API did not hand out', () => {
     expect(() => decodeCursor('not-a-cursor')).toThrow(RequestValidationError);
-    expect(() => decodeCursor(Buffer.from('DROP TABLE jobs').toString('base64url'))).toThrow(RequestValidationError);
+    expect(() => decodeCursor(Buffer.from('DROP TABLE jobs').toString('base64url'))).toThrow(
+      RequestValidationError,
+    );
   });
 });
 
@@ -32,11 +34,17 @@ describe('toJobError', () => {
       code: 'smtp_unavailable',
       message: 'smtp down',
     });
-    expect(toJobError(new PermanentJobError('bad address'))).toEqual({ code: 'permanent_failure', message: 'bad address' });
+    expect(toJobError(new PermanentJobError('bad address'))).toEqual({
+      code: 'permanent_failure',
+      message: 'bad address',
+    });
   });
 
   it('falls back to handler_error for odd codes and for thrown non-errors', () => {
-    expect(toJobError(Object.assign(new Error('x'), { code: 42 }))).toEqual({ code: 'handler_error', message: 'x' });
+    expect(toJobError(Object.assign(new Error('x'), { code: 42 }))).toEqual({
+      code: 'handler_error',
+      message: 'x',
+    });
     expect(toJobError('plain string')).toEqual({ code: 'handler_error', message: 'plain string' });
     expect(toJobError(new Error('y'.repeat(20_000))).message).toHaveLength(10_000);
   });
