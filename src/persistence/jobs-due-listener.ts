@@ -48,9 +48,11 @@ export class JobsDueListener implements OnApplicationShutdown {
         keepAlive: true,
         application_name: 'job-service-listener',
       });
+      // `on`, not `once`: a dropped connection can emit more than one error, and an error event without
+      // a listener would crash the process.
       const closed = new Promise<void>((resolve) => {
         client.once('end', resolve);
-        client.once('error', (error) => {
+        client.on('error', (error) => {
           if (!this.stopped) this.logger.warn({ err: error }, 'the LISTEN connection dropped; reconnecting');
           resolve();
         });
