@@ -93,6 +93,9 @@ export class EmbeddedDatabase {
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    // The child was unref'd so that it never keeps Node alive on its own; while we wait for it to exit
+    // it must, or Node could exit first and leave the server running.
+    child.ref();
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     child.kill('SIGINT');
     const stopped = await Promise.race([
