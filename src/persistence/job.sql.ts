@@ -4,6 +4,13 @@
  * worker id, requires the lease to still hold, and changes nothing (0 rows) otherwise.
  */
 
+/**
+ * The channel workers LISTEN on, to claim jobs when they become due instead of at the next poll. The
+ * payload is the earliest due time of the jobs concerned, in epoch milliseconds: a worker that hears of
+ * a job due later sets a timer for it instead of polling.
+ */
+export const JOBS_DUE_CHANNEL = 'job_service_jobs_due';
+
 /** Columns a worker needs to run a claimed attempt. */
 const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_attempts, j.max_attempts, j.timeout_ms,
   j.attempt_started_at, j.lease_expires_at`;
@@ -66,7 +73,8 @@ RETURNING j.job_id`;
 /**
  * Close attempt $2 of job $1 held by worker $3 with outcome $4 and error $5, and make the job claimable
  * again after $6 ms. Every outcome but `interrupted` (a release at shutdown) counts against max_attempts.
- * The attempt record and the job update are one statement, so neither exists without the other.
+ * The attempt record and the job update are one statement, so neither exists without the other; the
+ * NOTIFY tells every worker when the retry is due.
  */
 export const SCHEDULE_RETRY = `
 WITH closed AS (
@@ -78,7 +86,10 @@ WITH closed AS (
   RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.available_at
 )
 INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
-SELECT job_id, attempts, worker_id, attempt_started_at, now(), $4, $5::jsonb FROM closed
+SELECT job_id, attempts, worker_id, attempt_started_at, now(), $4, $5::jsonb
+FROM closed, (SELECT pg_notify('${JOBS_DUE_CHANNEL}',
+                               coalesce((SELECT (extract(epoch FROM available_at) * 1000)::bigint::text FROM closed), '')
+             )) AS wake
 RETURNING job_id`;
 
 /** Close attempt $2 of job $1 held by worker $3 with outcome $4, and fail the job with error $5. */
@@ -131,14 +142,11 @@ recorded AS (
 )
 SELECT job_id, attempts AS attempt, worker_id, state FROM closed`;
 
-/** The channel workers LISTEN on to claim new jobs at once instead of at the next poll. */
-export const JOBS_DUE_CHANNEL = 'job_service_jobs_due';
-
 /**
  * Insert the jobs described by $1 (a JSON array) in one statement; a job without run_at is due now
  * (database clock). With an idempotency key already taken, nothing is inserted and nothing returned.
- * Row order is not the input order: callers match rows by job_id. It also sends one NOTIFY, delivered
- * at commit (PostgreSQL folds repeats within a transaction), so idle workers wake without polling.
+ * Row order is not the input order: callers match rows by job_id. It also sends one NOTIFY per statement,
+ * delivered at commit, carrying the earliest due time, so idle workers wake without polling.
  */
 export const INSERT_JOBS = `
 WITH inserted AS (
@@ -151,4 +159,7 @@ FROM jsonb_to_recordset($1::jsonb) AS n(job_id uuid, job_type text, payload json
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *
 )
-SELECT inserted.* FROM inserted, (SELECT pg_notify('${JOBS_DUE_CHANNEL}', '')) AS wake`;
+SELECT inserted.*
+FROM inserted, (SELECT pg_notify('${JOBS_DUE_CHANNEL}',
+                                 coalesce((SELECT (extract(epoch FROM min(available_at)) * 1000)::bigint::text FROM inserted), '')
+               )) AS wake`;

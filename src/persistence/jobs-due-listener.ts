@@ -8,14 +8,17 @@ import { JOBS_DUE_CHANNEL } from './job.sql';
 
 const RECONNECT_DELAY_MS = 1_000;
 
+/** Called with the epoch-ms time at which the notified jobs are due; undefined means "now". */
+export type JobsDueSubscriber = (dueAtMs: number | undefined) => void;
+
 /**
- * One LISTEN connection per process that calls its subscribers whenever new jobs are committed.
- * It reconnects by itself; after each (re)connect it calls the subscribers once, since notifications
- * sent while it was away are lost. The worker's poll stays as the safety net.
+ * One LISTEN connection per process that calls its subscribers whenever jobs are committed or scheduled
+ * for a retry. It reconnects by itself; after each (re)connect it calls the subscribers once, since
+ * notifications sent while it was away are lost. The worker's poll stays as the safety net.
  */
 @Injectable()
 export class JobsDueListener implements OnApplicationShutdown {
-  private readonly subscribers = new Set<() => void>();
+  private readonly subscribers = new Set<JobsDueSubscriber>();
   private client: Client | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -25,7 +28,7 @@ export class JobsDueListener implements OnApplicationShutdown {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  subscribe(onJobsDue: () => void): void {
+  subscribe(onJobsDue: JobsDueSubscriber): void {
     this.subscribers.add(onJobsDue);
     this.running ??= this.listen();
   }
@@ -36,8 +39,9 @@ export class JobsDueListener implements OnApplicationShutdown {
     await this.running;
   }
 
-  private notify(): void {
-    for (const subscriber of this.subscribers) subscriber();
+  private notify(payload?: string): void {
+    const dueAtMs = payload ? Number(payload) : NaN;
+    for (const subscriber of this.subscribers) subscriber(Number.isFinite(dueAtMs) ? dueAtMs : undefined);
   }
 
   private async listen(): Promise<void> {
@@ -59,7 +63,7 @@ export class JobsDueListener implements OnApplicationShutdown {
       });
       try {
         await client.connect();
-        client.on('notification', () => this.notify());
+        client.on('notification', (message) => this.notify(message.payload));
         await client.query(`LISTEN ${JOBS_DUE_CHANNEL}`);
         this.client = client;
         this.notify();

@@ -22,6 +22,7 @@ const POLL_INTERVAL = 'worker-poll';
 const HEARTBEAT_INTERVAL = 'worker-heartbeat';
 const SELF_FENCE_INTERVAL = 'worker-self-fence';
 const SELF_FENCE_CHECK_MS = 50;
+const MAX_FUTURE_WAKES = 1_000;
 /** How long released attempts may take to be written back after the grace period. */
 const RELEASE_WRITE_MS = 2_000;
 
@@ -42,6 +43,10 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
   /** False once a claim came back short: the queue is drained and freed slots need not wake the loop. */
   private queueMayHaveMore = true;
   private lastLoopAt = performance.now();
+  /** Due times (epoch ms) of jobs heard of through NOTIFY that are not due yet, earliest first. */
+  private futureWakes: number[] = [];
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeTimerAt = 0;
 
   constructor(
     private readonly repository: JobRepository,
@@ -68,7 +73,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
       SELF_FENCE_INTERVAL,
       setInterval(() => this.selfFence(), SELF_FENCE_CHECK_MS),
     );
-    this.jobsDue.subscribe(() => this.wake());
+    this.jobsDue.subscribe((dueAtMs) => this.wakeAt(dueAtMs));
     this.logger.info(
       { worker_id: this.config.workerId, concurrency: this.config.workerConcurrency },
       'worker started',
@@ -103,6 +108,37 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
     return earliest;
   }
 
+  /**
+   * Wakes the loop when jobs are due at `dueAtMs` (epoch ms; undefined or past: now). Future times wait
+   * on one timer for the earliest; the rest are kept, up to a bound, and the poll covers any beyond it.
+   */
+  wakeAt(dueAtMs: number | undefined): void {
+    const delay = dueAtMs === undefined ? 0 : dueAtMs - Date.now();
+    if (delay <= 0) return this.wake();
+    if (this.futureWakes.length >= MAX_FUTURE_WAKES) return;
+    this.futureWakes.push(dueAtMs!);
+    this.futureWakes.sort((a, b) => a - b);
+    this.armWakeTimer();
+  }
+
+  private armWakeTimer(): void {
+    const next = this.futureWakes[0];
+    if (next === undefined || (this.wakeTimer && this.wakeTimerAt <= next)) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeTimerAt = next;
+    this.wakeTimer = setTimeout(
+      () => {
+        this.wakeTimer = undefined;
+        const now = Date.now();
+        while (this.futureWakes.length > 0 && this.futureWakes[0] <= now) this.futureWakes.shift();
+        this.wake();
+        this.armWakeTimer();
+      },
+      Math.max(0, next - Date.now()),
+    );
+    this.wakeTimer.unref();
+  }
+
   /** Asks the loop to look for due jobs now. */
   wake(): void {
     this.wakeRequested = true;
@@ -121,6 +157,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
     this.wake();
     await this.loopDone;
     this.scheduler.deleteInterval(POLL_INTERVAL);
+    clearTimeout(this.wakeTimer);
     const inFlight = this.live.size;
     this.logger.info(
       { live_attempts: inFlight },

@@ -149,3 +149,67 @@ describe('a job waiting for its retry', () => {
     expect(waitMs).toBeLessThanOrEqual(60_000 + 5);
   });
 });
+
+describe('waking without polling (LISTEN/NOTIFY)', () => {
+  let db: TestDatabase;
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // A poll that never comes within the test: every pickup below must come from a notification.
+    app = await startTestApp(db.url, {
+      role: 'all',
+      workerPollIntervalMs: 600_000,
+      retryBaseMs: 300,
+      retryMaxMs: 300,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the LISTEN connection is up
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await db.drop();
+  });
+
+  const job = async (jobId: string): Promise<Job> =>
+    (await request(app.getHttpServer()).get(`/jobs/${jobId}`).expect(200)).body as Job;
+
+  it('runs a new job at once', async () => {
+    const created = await request(app.getHttpServer()).post('/jobs').send({ job_type: 'noop' }).expect(201);
+    const done = await eventually(async () => {
+      const current = await job(created.body.job_id);
+      return current.state === 'completed' ? current : undefined;
+    }, 3_000);
+    expect(Date.parse(done.started_at) - Date.parse(done.created_at)).toBeLessThan(1_000);
+  });
+
+  it('runs a job with a future run_at when it becomes due, not before', async () => {
+    const runAt = new Date(Date.now() + 700).toISOString();
+    const created = await request(app.getHttpServer())
+      .post('/jobs')
+      .send({ job_type: 'noop', run_at: runAt })
+      .expect(201);
+    const done = await eventually(async () => {
+      const current = await job(created.body.job_id);
+      return current.state === 'completed' ? current : undefined;
+    }, 5_000);
+    const lateBy = Date.parse(done.started_at) - Date.parse(done.run_at);
+    expect(lateBy).toBeGreaterThanOrEqual(0);
+    expect(lateBy).toBeLessThan(500);
+  });
+
+  it('runs a retry when its backoff ends', async () => {
+    const created = await request(app.getHttpServer())
+      .post('/jobs')
+      .send({ job_type: 'fail', payload: { message: 'again' }, max_attempts: 2 })
+      .expect(201);
+    const done = await eventually(async () => {
+      const current = await job(created.body.job_id);
+      return current.state === 'failed' ? current : undefined;
+    }, 5_000);
+    const [first, second] = done.attempt_history;
+    const gap = Date.parse(second.started_at) - Date.parse(first.finished_at);
+    expect(gap).toBeGreaterThanOrEqual(150 - 5); // backoff: between half and all of 300 ms
+    expect(gap).toBeLessThan(300 + 500);
+  });
+});
