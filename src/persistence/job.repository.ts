@@ -72,7 +72,7 @@ export class JobRepository {
 
   /** Inserts all jobs atomically; returns them in input order. Empty when an idempotency key was taken. */
   async insertJobs(jobs: NewJob[]): Promise<JobEntity[]> {
-    const rows = await this.query(SQL.INSERT_JOBS, [
+    const rows = await this.prepared('insert-jobs', SQL.INSERT_JOBS, [
       JSON.stringify(
         jobs.map((job) => ({
           job_id: job.jobId,
@@ -119,7 +119,7 @@ export class JobRepository {
 
   /** Atomically opens an attempt on up to `limit` due jobs for this worker; never hands one job to two claimers. */
   async claimDue(limit: number, workerId: string, leaseMs: number): Promise<ClaimedJob[]> {
-    const rows = await this.query(SQL.CLAIM_DUE, [limit, workerId, leaseMs]);
+    const rows = await this.prepared('claim-due', SQL.CLAIM_DUE, [limit, workerId, leaseMs]);
     return rows.map((row) => ({
       jobId: row.job_id as string,
       jobType: row.job_type as string,
@@ -138,7 +138,7 @@ export class JobRepository {
   async renewLeases(workerId: string, attempts: AttemptRef[], leaseMs: number): Promise<AttemptRef[]> {
     if (attempts.length === 0) return [];
     const live = JSON.stringify(attempts.map((a) => ({ job_id: a.jobId, attempt: a.attempt })));
-    const rows = await this.query(SQL.RENEW_LEASES, [workerId, live, leaseMs]);
+    const rows = await this.prepared('renew-leases', SQL.RENEW_LEASES, [workerId, live, leaseMs]);
     return rows.map((row) => ({ jobId: row.job_id as string, attempt: row.attempt as number }));
   }
 
@@ -152,7 +152,7 @@ export class JobRepository {
         result: c.result === undefined ? null : c.result,
       })),
     );
-    const rows = await this.query(SQL.MARK_COMPLETED, [workerId, done]);
+    const rows = await this.prepared('mark-completed', SQL.MARK_COMPLETED, [workerId, done]);
     return new Set(rows.map((row) => row.job_id as string));
   }
 
@@ -164,7 +164,7 @@ export class JobRepository {
     error: JobErrorBody,
     delayMs: number,
   ): Promise<boolean> {
-    const rows = await this.query(SQL.SCHEDULE_RETRY, [
+    const rows = await this.prepared('schedule-retry', SQL.SCHEDULE_RETRY, [
       ref.jobId,
       ref.attempt,
       workerId,
@@ -182,7 +182,7 @@ export class JobRepository {
     outcome: ClosingOutcome,
     error: JobErrorBody,
   ): Promise<boolean> {
-    const rows = await this.query(SQL.MARK_FAILED, [
+    const rows = await this.prepared('mark-failed', SQL.MARK_FAILED, [
       ref.jobId,
       ref.attempt,
       workerId,
@@ -192,16 +192,34 @@ export class JobRepository {
     return rows.length === 1;
   }
 
-  /** Closes up to `limit` expired leases as lost; safe to run from every worker at once. */
+  /**
+   * Closes up to `limit` expired leases as lost. Safe to call from every worker at once: an advisory lock
+   * lets one sweep run at a time (the others return [] at once), since the sweep scans the table.
+   */
   async rescueExpiredLeases(limit: number): Promise<RescuedAttempt[]> {
     const error: JobErrorBody = { code: 'lease_expired', message: 'The worker stopped renewing its lease' };
-    const rows = await this.query(SQL.RESCUE_EXPIRED_LEASES, [limit, JSON.stringify(error)]);
-    return rows.map((row) => ({
-      jobId: row.job_id as string,
-      attempt: row.attempt as number,
-      workerId: row.worker_id as string,
-      state: row.state as JobState,
-    }));
+    return this.guard(async () => {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows: lock } = await client.query<{ acquired: boolean }>(SQL.TRY_SWEEP_LOCK);
+        const rows = lock[0].acquired
+          ? (await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASES, [limit, JSON.stringify(error)])).rows
+          : [];
+        await client.query('COMMIT');
+        return rows.map((row) => ({
+          jobId: row.job_id as string,
+          attempt: row.attempt as number,
+          workerId: row.worker_id as string,
+          state: row.state as JobState,
+        }));
+      } catch (failure) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw failure;
+      } finally {
+        client.release();
+      }
+    });
   }
 
   /** Number of jobs in each state (for metrics). */
@@ -226,7 +244,15 @@ export class JobRepository {
     await this.query('SELECT 1', []);
   }
 
-  /** Hot-path statements go straight to the pg pool: plain rows, no ORM work per call. */
+  /**
+   * Runs a hot-path statement as a named prepared statement: each connection parses and plans it once,
+   * not on every call, which matters for small, frequent claims and completions.
+   */
+  private async prepared(name: string, text: string, values: unknown[]): Promise<RawRow[]> {
+    return this.guard(async () => (await this.pool.query<RawRow>({ name, text, values })).rows);
+  }
+
+  /** Other statements go straight to the pg pool too: plain rows, no ORM work per call. */
   private async query(sql: string, params: unknown[]): Promise<RawRow[]> {
     return this.guard(async () => (await this.pool.query<RawRow>(sql, params)).rows);
   }

@@ -108,12 +108,16 @@ INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, o
 SELECT job_id, attempts, worker_id, attempt_started_at, now(), $4, $5::jsonb FROM closed
 RETURNING job_id`;
 
+/** One rescue sweep at a time across all workers; released at the end of the sweep's transaction. */
+export const TRY_SWEEP_LOCK = `SELECT pg_try_advisory_xact_lock(hashtext('job-service-rescue-sweep')) AS acquired`;
+
 /**
  * Close up to $1 attempts whose lease has expired (a dead or stuck worker) as `lost`, with error $2.
  * A job with failed attempts left becomes claimable at once and keeps its place in the queue
  * (available_at = run_at): the lease that ran out already paused it, and a crash should not send it
  * behind newer work. One whose failures reach max_attempts fails with that error (code lease_expired).
- * SKIP LOCKED lets every worker run the sweep at once without blocking or repeating each other.
+ * It scans the table (no index on lease_expires_at, so that finishing a job is a HOT update); callers
+ * hold TRY_SWEEP_LOCK so that one sweep runs at a time, and SKIP LOCKED passes over rows being finished.
  */
 export const RESCUE_EXPIRED_LEASES = `
 WITH expired AS (

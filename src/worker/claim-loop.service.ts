@@ -179,7 +179,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
     while (!this.stopping) {
       this.lastLoopAt = performance.now();
       this.wakeRequested = false;
-      const free = this.config.workerConcurrency - this.live.size;
+      const free = this.freeSlots();
       if (free > 0 && (await this.claim(free)) === free) continue;
       await this.sleepUntilWoken();
     }
@@ -212,14 +212,27 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
     const { jobId } = attempt.job;
     this.live.set(jobId, attempt);
     this.metrics.liveAttemptsHere.set(this.live.size);
-    const settled = this.runner.run(attempt).finally(() => {
+    // The slot is free once the handler is done; its outcome is written meanwhile (pipelining), and
+    // `settled` tracks the attempt until that write has landed.
+    const freeSlot = (): void => {
+      if (this.live.get(jobId) !== attempt) return;
       this.live.delete(jobId);
-      this.settled.delete(jobId);
       this.publishLeases();
       this.metrics.liveAttemptsHere.set(this.live.size);
       if (this.queueMayHaveMore) this.wake();
+    };
+    const settled = this.runner.run(attempt, freeSlot).finally(() => {
+      freeSlot();
+      this.settled.delete(jobId);
+      if (this.queueMayHaveMore) this.wake();
     });
     this.settled.set(jobId, settled);
+  }
+
+  /** Free slots, also bounded so that outcomes waiting to be written never exceed one per slot. */
+  private freeSlots(): number {
+    const { workerConcurrency } = this.config;
+    return Math.min(workerConcurrency - this.live.size, 2 * workerConcurrency - this.settled.size);
   }
 
   private async sleepUntilWoken(): Promise<void> {

@@ -37,30 +37,37 @@ export class JobRunner {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  async run(attempt: LiveAttempt): Promise<void> {
+  /**
+   * Runs the attempt and records its outcome. `onHandlerDone` is called as soon as the handler has
+   * settled (or been abandoned), before the outcome is written, so the caller can reuse the slot while
+   * the write is in flight.
+   */
+  async run(attempt: LiveAttempt, onHandlerDone: () => void = () => undefined): Promise<void> {
     const { job } = attempt;
-    const log = this.logger.child({ job_id: job.jobId, job_type: job.jobType, attempt: job.attempt });
+    let log: Logger | undefined;
+    // Most attempts never log: build the child logger only when something is said.
+    const logger = (): Logger =>
+      (log ??= this.logger.child({ job_id: job.jobId, job_type: job.jobType, attempt: job.attempt }));
     const started = performance.now();
     const registered = this.registry.get(job.jobType);
     const execution: Execution = registered
-      ? await this.execute(registered.handler, attempt, log)
+      ? await this.execute(registered.handler, attempt, logger)
       : {
           kind: 'threw',
           error: new PermanentJobError(`No handler is registered for "${job.jobType}"`, 'unknown_job_type'),
         };
+    const seconds = (performance.now() - started) / 1000;
+    onHandlerDone();
     try {
-      const outcome = await this.record(attempt, execution, log);
-      this.metrics.attemptDuration.observe(
-        { job_type: job.jobType, outcome },
-        (performance.now() - started) / 1000,
-      );
+      const outcome = await this.record(attempt, execution, logger);
+      this.metrics.attemptDuration.observe({ job_type: job.jobType, outcome }, seconds);
       this.metrics.attemptsFinished.inc({ job_type: job.jobType, outcome });
     } catch (error) {
-      log.error({ err: error }, 'could not record the outcome of an attempt');
+      logger().error({ err: error }, 'could not record the outcome of an attempt');
     }
   }
 
-  private async execute(handler: JobHandler, attempt: LiveAttempt, log: Logger): Promise<Execution> {
+  private async execute(handler: JobHandler, attempt: LiveAttempt, log: () => Logger): Promise<Execution> {
     const { job, signal } = attempt;
     const timer = setTimeout(() => attempt.abort(new AttemptTimeoutError(job.timeoutMs)), job.timeoutMs);
     let onAbort: (() => void) | undefined;
@@ -76,9 +83,9 @@ export class JobRunner {
       attempt: job.attempt,
       signal,
       logger: {
-        info: (message, fields) => log.info(fields ?? {}, message),
-        warn: (message, fields) => log.warn(fields ?? {}, message),
-        error: (message, fields) => log.error(fields ?? {}, message),
+        info: (message, fields) => log().info(fields ?? {}, message),
+        warn: (message, fields) => log().warn(fields ?? {}, message),
+        error: (message, fields) => log().error(fields ?? {}, message),
       },
     };
     try {
@@ -96,7 +103,11 @@ export class JobRunner {
   }
 
   /** Writes the outcome and returns it; `lost` when nothing could be written for the attempt. */
-  private async record(attempt: LiveAttempt, execution: Execution, log: Logger): Promise<AttemptOutcome> {
+  private async record(
+    attempt: LiveAttempt,
+    execution: Execution,
+    log: () => Logger,
+  ): Promise<AttemptOutcome> {
     const { job } = attempt;
     if (execution.kind === 'returned') {
       let result: unknown = execution.result ?? null;
@@ -118,25 +129,25 @@ export class JobRunner {
         this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'completed' });
         return AttemptOutcome.Succeeded;
       }
-      log.warn('the attempt succeeded after its lease was lost; the result was not recorded');
+      log().warn('the attempt succeeded after its lease was lost; the result was not recorded');
       return AttemptOutcome.Lost;
     }
     if (execution.kind === 'aborted') {
       const reason = execution.reason;
       if (reason instanceof LeaseLostError) {
-        log.warn({ reason: reason.message }, 'attempt aborted: lease lost, writing nothing for it');
+        log().warn({ reason: reason.message }, 'attempt aborted: lease lost, writing nothing for it');
         return AttemptOutcome.Lost;
       }
       if (reason instanceof WorkerShutdownError) {
         const released = await this.recorder.release(attempt, toJobError(reason));
-        log.info({ released }, 'attempt released at shutdown');
+        log().info({ released }, 'attempt released at shutdown');
         return AttemptOutcome.Interrupted;
       }
       const error = reason instanceof AttemptTimeoutError ? reason : new AttemptTimeoutError(job.timeoutMs);
       return this.recordFailure(attempt, AttemptOutcome.TimedOut, toJobError(error), false, log);
     }
     if (!(execution.error instanceof PermanentJobError)) {
-      log.warn({ err: execution.error }, 'attempt failed');
+      log().warn({ err: execution.error }, 'attempt failed');
     }
     return this.recordFailure(
       attempt,
@@ -152,19 +163,19 @@ export class JobRunner {
     outcome: AttemptOutcome.Failed | AttemptOutcome.TimedOut,
     error: ReturnType<typeof toJobError>,
     permanent: boolean,
-    log: Logger,
+    log: () => Logger,
   ): Promise<AttemptOutcome> {
     const { job } = attempt;
     const failures = job.failedAttempts + 1;
     if (decideAfterFailure(failures, job.maxAttempts, permanent) === 'fail') {
       if (!(await this.recorder.fail(attempt, outcome, error))) return AttemptOutcome.Lost;
       this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'failed' });
-      log.info({ error }, 'job failed');
+      log().info({ error }, 'job failed');
       return outcome;
     }
     const delayMs = retryDelayMs(failures, this.config.retryBaseMs, this.config.retryMaxMs);
     if (!(await this.recorder.scheduleRetry(attempt, outcome, error, delayMs))) return AttemptOutcome.Lost;
-    log.info({ error, retry_in_ms: delayMs }, 'attempt failed; retry scheduled');
+    log().info({ error, retry_in_ms: delayMs }, 'attempt failed; retry scheduled');
     return outcome;
   }
 }

@@ -11,8 +11,8 @@ const SWEEP_BATCH = 500;
 
 /**
  * Every SWEEP_INTERVAL_MS, closes attempts whose lease expired (their worker died or stalled) as `lost`
- * and hands their jobs back to the queue in their old place, or fails them once no attempts remain. Every worker runs it;
- * SKIP LOCKED keeps concurrent sweeps from waiting on or repeating each other.
+ * and hands their jobs back to the queue in their old place, or fails them once no attempts remain. Every
+ * worker schedules it; an advisory lock lets one sweep run at a time, so workers never repeat each other.
  */
 @Injectable()
 export class RescuerService implements OnApplicationBootstrap {

@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { insertJobs, eventually } from '../support/job-factory';
 import { spawnService, waitForHttp, type ServiceProcess } from '../support/service-process';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
@@ -77,8 +79,11 @@ describe('process start-up', () => {
     try {
       const migrate = await spawnService({ APP_ROLE: 'migrate', DATABASE_URL: db.url });
       expect(await migrate.exited).toEqual({ code: 0, signal: null });
-      const { rows } = await db.pool.query(`SELECT name FROM schema_migrations`);
-      expect(rows.map((row) => row.name)).toEqual(['CreateJobs1764300000000']);
+      const { rows } = await db.pool.query(`SELECT timestamp FROM schema_migrations ORDER BY timestamp`);
+      const files = readdirSync(join(__dirname, '..', '..', 'migrations'))
+        .map((file) => Number(file.split('-')[0]))
+        .sort();
+      expect(rows.map((row) => Number(row.timestamp))).toEqual(files);
       const again = await spawnService({ APP_ROLE: 'migrate', DATABASE_URL: db.url });
       expect(await again.exited).toEqual({ code: 0, signal: null });
     } finally {
