@@ -12,6 +12,7 @@ import { JobRepository, type NewJob } from '../persistence/job.repository';
 import { CreateJobDto } from './dto/create-job.dto';
 import type { JobDetailResponse, JobListResponse, JobResponse } from './dto/job.response';
 import type { ListJobsQuery } from './dto/list-jobs.query';
+import { JobInsertBatcher } from './job-insert-batcher';
 import { presentJob, presentJobDetail } from './job.presenter';
 import {
   IdempotencyKeyReusedError,
@@ -35,6 +36,7 @@ export interface CreatedJob {
 export class JobsService {
   constructor(
     private readonly repository: JobRepository,
+    private readonly inserter: JobInsertBatcher,
     private readonly registry: HandlerRegistry,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
