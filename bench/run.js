@@ -31,6 +31,14 @@ const ONLY = new Set(option('only', 'processing,latency,http,grown').split(','))
 const PROCESSING_JOBS = Number(option('jobs', '50000'));
 const GROWN_ROWS = Number(option('grown-rows', '1000000'));
 
+/** Workers and the API run with the image's NODE_OPTIONS (see the Dockerfile), as deployed. */
+const NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(__dirname, '..', 'Dockerfile'), 'utf8'))?.[1] ?? '';
+
+/** A time-ordered UUIDv7 for time `t`, like the ids the service assigns (SQL expression). */
+const UUID_V7 = (t) =>
+  `(lpad(to_hex((extract(epoch FROM ${t}) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 3)
+    || to_hex(8 + floor(random() * 4)::int) || substr(md5(random()::text), 1, 15))::uuid`;
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (message) => process.stderr.write(`${message}\n`);
 
@@ -60,7 +68,7 @@ async function freePort() {
 async function startService(env) {
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', ...env, PORT: String(port) },
+    env: { PATH: process.env.PATH, NODE_OPTIONS, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -109,7 +117,7 @@ async function insertNoopJobs(url, count) {
   await withClient(url, async (client) => {
     await client.query(
       `INSERT INTO jobs (job_id, job_type, payload, run_at, available_at, max_attempts, timeout_ms)
-       SELECT gen_random_uuid(), 'noop', '{}', now(), now(), 3, 60000 FROM generate_series(1, $1)`,
+       SELECT ${UUID_V7('clock_timestamp()')}, 'noop', '{}', now(), now(), 3, 60000 FROM generate_series(1, $1)`,
       [count],
     );
     await client.query('VACUUM ANALYZE jobs');
@@ -258,7 +266,7 @@ async function growTable(url, rows) {
     await client.query(
       `INSERT INTO jobs (job_id, job_type, state, payload, result, run_at, available_at, attempts, max_attempts, timeout_ms,
                          worker_id, attempt_started_at, created_at, updated_at, started_at, finished_at)
-       SELECT gen_random_uuid(), 'noop', 'completed', '{}', 'null', t, NULL, 1, 3, 60000, 'seed', t, t, t, t, t
+       SELECT ${UUID_V7('t')}, 'noop', 'completed', '{}', 'null', t, NULL, 1, 3, 60000, 'seed', t, t, t, t, t
        FROM (SELECT now() - make_interval(secs => g) AS t FROM generate_series(1, $1) AS g) AS seed`,
       [rows],
     );
@@ -275,7 +283,7 @@ async function grownScenario(url, best) {
     await withClient(url, (client) =>
       client.query(
         `INSERT INTO jobs (job_id, job_type, payload, run_at, available_at, max_attempts, timeout_ms)
-         SELECT gen_random_uuid(), 'noop', '{}', now(), now(), 3, 60000 FROM generate_series(1, $1)`,
+         SELECT ${UUID_V7('clock_timestamp()')}, 'noop', '{}', now(), now(), 3, 60000 FROM generate_series(1, $1)`,
         [PROCESSING_JOBS],
       ),
     );
@@ -347,6 +355,7 @@ async function main() {
 
   const report = {
     date: new Date().toISOString(),
+    node_options: NODE_OPTIONS,
     machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, postgres },
     runs: RUNS,
   };
