@@ -193,19 +193,22 @@ export class JobRepository {
   }
 
   /**
-   * Closes up to `limit` expired leases as lost. Safe to call from every worker at once: an advisory lock
-   * lets one sweep run at a time (the others return [] at once), since the sweep scans the table.
+   * Closes up to `limit` expired leases as lost, unless another sweep started within `minIntervalMs`
+   * (then it returns [] at once). Safe to call from every worker: one sweep runs at a time.
    */
-  async rescueExpiredLeases(limit: number): Promise<RescuedAttempt[]> {
+  async rescueExpiredLeases(limit: number, minIntervalMs = 0): Promise<RescuedAttempt[]> {
     const error: JobErrorBody = { code: 'lease_expired', message: 'The worker stopped renewing its lease' };
     return this.guard(async () => {
       const client = await this.pool.connect();
       try {
         await client.query('BEGIN');
-        const { rows: lock } = await client.query<{ acquired: boolean }>(SQL.TRY_SWEEP_LOCK);
-        const rows = lock[0].acquired
-          ? (await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASES, [limit, JSON.stringify(error)])).rows
-          : [];
+        const { rows: turn } = await client.query<{ acquired: boolean }>(SQL.TAKE_SWEEP_TURN, [
+          minIntervalMs,
+        ]);
+        const rows =
+          turn.length > 0
+            ? (await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASES, [limit, JSON.stringify(error)])).rows
+            : [];
         await client.query('COMMIT');
         return rows.map((row) => ({
           jobId: row.job_id as string,

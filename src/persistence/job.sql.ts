@@ -108,8 +108,18 @@ INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, o
 SELECT job_id, attempts, worker_id, attempt_started_at, now(), $4, $5::jsonb FROM closed
 RETURNING job_id`;
 
-/** One rescue sweep at a time across all workers; released at the end of the sweep's transaction. */
-export const TRY_SWEEP_LOCK = `SELECT pg_try_advisory_xact_lock(hashtext('job-service-rescue-sweep')) AS acquired`;
+/**
+ * Takes the turn to sweep when no sweep started within the last $1 ms, across all workers: one row that
+ * the sweeping transaction holds, so concurrent workers skip it instead of waiting or scanning again.
+ */
+export const TAKE_SWEEP_TURN = `
+WITH turn AS (
+  SELECT singleton FROM rescue_sweeps
+  WHERE last_swept_at <= now() - $1 * interval '1 millisecond'
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE rescue_sweeps s SET last_swept_at = now() FROM turn WHERE s.singleton = turn.singleton
+RETURNING true AS acquired`;
 
 /**
  * Close up to $1 attempts whose lease has expired (a dead or stuck worker) as `lost`, with error $2.
@@ -117,7 +127,7 @@ export const TRY_SWEEP_LOCK = `SELECT pg_try_advisory_xact_lock(hashtext('job-se
  * (available_at = run_at): the lease that ran out already paused it, and a crash should not send it
  * behind newer work. One whose failures reach max_attempts fails with that error (code lease_expired).
  * It scans the table (no index on lease_expires_at, so that finishing a job is a HOT update); callers
- * hold TRY_SWEEP_LOCK so that one sweep runs at a time, and SKIP LOCKED passes over rows being finished.
+ * hold TAKE_SWEEP_TURN so that one sweep runs at a time, and SKIP LOCKED passes over rows being finished.
  */
 export const RESCUE_EXPIRED_LEASES = `
 WITH expired AS (

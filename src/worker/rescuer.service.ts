@@ -12,7 +12,7 @@ const SWEEP_BATCH = 500;
 /**
  * Every SWEEP_INTERVAL_MS, closes attempts whose lease expired (their worker died or stalled) as `lost`
  * and hands their jobs back to the queue in their old place, or fails them once no attempts remain. Every
- * worker schedules it; an advisory lock lets one sweep run at a time, so workers never repeat each other.
+ * worker schedules it, but one sweep runs per interval across all of them, so workers never repeat each other.
  */
 @Injectable()
 export class RescuerService implements OnApplicationBootstrap {
@@ -39,8 +39,12 @@ export class RescuerService implements OnApplicationBootstrap {
     this.sweeping = true;
     let total = 0;
     try {
+      // Sweeps started by other workers count: a sweep runs once per interval across all of them (the
+      // 0.8 leaves room for timer drift). Later batches of the same sweep go on regardless.
+      let minIntervalMs = this.config.sweepIntervalMs * 0.8;
       for (;;) {
-        const rescued = await this.repository.rescueExpiredLeases(SWEEP_BATCH);
+        const rescued = await this.repository.rescueExpiredLeases(SWEEP_BATCH, minIntervalMs);
+        minIntervalMs = 0;
         for (const attempt of rescued) {
           this.logger.warn(
             {
