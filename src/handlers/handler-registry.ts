@@ -53,11 +53,16 @@ export class HandlerRegistry implements OnModuleInit {
     });
   }
 
-  /** Validates a payload against its handler's DTO; returns the problems, each naming its field. */
+  /**
+   * Validates a payload against its handler's DTO; returns the problems, each naming its field. An
+   * unknown job type is a problem of `job_type`, whose message lists the known types.
+   */
   async validatePayload(jobType: string, payload: object): Promise<FieldProblem[]> {
     const registered = this.handlers.get(jobType);
-    if (!registered)
-      return [{ field: 'job_type', message: `unknown job type; known types: ${this.types().join(', ')}` }];
+    if (!registered) {
+      const known = this.types().join(', ');
+      return [{ field: 'job_type', message: `unknown job type "${jobType}"; known types: ${known}` }];
+    }
     if (!registered.options.payload) return [];
     return validateDto(registered.options.payload, payload, 'payload');
   }

@@ -116,15 +116,7 @@ export class JobsService {
     return this.registry.describe();
   }
 
-  private async validatePayload(body: CreateJobDto): Promise<FieldError[]> {
-    if (!this.registry.get(body.job_type)) {
-      return [
-        {
-          field: 'job_type',
-          message: `unknown job type "${body.job_type}"; known types: ${this.registry.types().join(', ')}`,
-        },
-      ];
-    }
+  private validatePayload(body: CreateJobDto): Promise<FieldError[]> {
     return this.registry.validatePayload(body.job_type, body.payload ?? {});
   }
 

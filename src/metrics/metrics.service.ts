@@ -4,6 +4,8 @@ import { JOB_STATES } from '../persistence/job-state';
 import { JobRepository } from '../persistence/job.repository';
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800];
+/** Collections this close together belong to one scrape. */
+const SCRAPE_SHARE_MS = 1_000;
 const LATENCY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Prometheus metrics of one process, in a registry of its own. */
@@ -53,16 +55,20 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(repository: JobRepository) {
+  /** Both database gauges read one count per scrape: the first to collect starts it, the other shares it. */
+  private counting: { startedAt: number; counts: ReturnType<JobRepository['countJobs']> } | undefined;
+
+  constructor(private readonly repository: JobRepository) {
     collectDefaultMetrics({ register: this.registry });
+    const counts = (): ReturnType<JobRepository['countJobs']> => this.countOncePerScrape();
     new Gauge({
       name: 'jobs_by_state',
       help: 'Jobs in each state (queue depth), read from the database at scrape time',
       labelNames: ['state'],
       registers: [this.registry],
       async collect() {
-        const counts = await repository.countByState();
-        for (const state of JOB_STATES) this.set({ state }, counts[state]);
+        const { byState } = await counts();
+        for (const state of JOB_STATES) this.set({ state }, byState[state]);
       },
     });
     new Gauge({
@@ -70,8 +76,16 @@ export class MetricsService {
       help: 'Attempts holding a lease across all workers, read from the database at scrape time',
       registers: [this.registry],
       async collect() {
-        this.set(await repository.countLiveAttempts());
+        this.set((await counts()).liveAttempts);
       },
     });
+  }
+
+  private countOncePerScrape(): ReturnType<JobRepository['countJobs']> {
+    const now = Date.now();
+    if (!this.counting || now - this.counting.startedAt > SCRAPE_SHARE_MS) {
+      this.counting = { startedAt: now, counts: this.repository.countJobs() };
+    }
+    return this.counting.counts;
   }
 }

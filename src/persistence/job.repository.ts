@@ -44,7 +44,8 @@ export interface AttemptRef {
 }
 
 export interface Completion extends AttemptRef {
-  result: unknown;
+  /** The result, already serialised (JSON text). */
+  resultJson: string;
 }
 
 export interface RescuedAttempt extends AttemptRef {
@@ -87,7 +88,7 @@ export class JobRepository {
         })),
       ),
     ]);
-    const byId = new Map(rows.map((row) => [row.job_id as string, toJobEntity(row)]));
+    const byId = new Map(rows.map((row) => [row.job_id as string, this.toJobEntity(row)]));
     return jobs.flatMap((job) => byId.get(job.jobId) ?? []);
   }
 
@@ -145,13 +146,10 @@ export class JobRepository {
   /** Completes the given attempts (each fenced on its own); returns the job ids actually completed. */
   async markCompleted(workerId: string, completions: Completion[]): Promise<Set<string>> {
     if (completions.length === 0) return new Set();
-    const done = JSON.stringify(
-      completions.map((c) => ({
-        job_id: c.jobId,
-        attempt: c.attempt,
-        result: c.result === undefined ? null : c.result,
-      })),
-    );
+    // The results are JSON text already: embed them rather than parse and serialise them again.
+    const done = `[${completions
+      .map((c) => `{"job_id":${JSON.stringify(c.jobId)},"attempt":${c.attempt},"result":${c.resultJson}}`)
+      .join(',')}]`;
     const rows = await this.prepared('mark-completed', SQL.MARK_COMPLETED, [workerId, done]);
     return new Set(rows.map((row) => row.job_id as string));
   }
@@ -225,21 +223,20 @@ export class JobRepository {
     });
   }
 
-  /** Number of jobs in each state (for metrics). */
-  async countByState(): Promise<Record<JobState, number>> {
-    const rows = await this.query('SELECT state, count(*)::int AS count FROM jobs GROUP BY state', []);
-    const counts = { pending: 0, running: 0, completed: 0, failed: 0 } as Record<JobState, number>;
-    for (const row of rows) counts[row.state as JobState] = row.count as number;
-    return counts;
-  }
-
-  /** Number of attempts live right now (for metrics). */
-  async countLiveAttempts(): Promise<number> {
+  /** Jobs in each state and attempts live across all workers, in one scan (for metrics). */
+  async countJobs(): Promise<{ byState: Record<JobState, number>; liveAttempts: number }> {
     const rows = await this.query(
-      'SELECT count(*)::int AS count FROM jobs WHERE lease_expires_at IS NOT NULL',
+      `SELECT state, count(*)::int AS count, (count(*) FILTER (WHERE lease_expires_at IS NOT NULL))::int AS live
+       FROM jobs GROUP BY state`,
       [],
     );
-    return rows[0].count as number;
+    const byState = { pending: 0, running: 0, completed: 0, failed: 0 } as Record<JobState, number>;
+    let liveAttempts = 0;
+    for (const row of rows) {
+      byState[row.state as JobState] = row.count as number;
+      liveAttempts += row.live as number;
+    }
+    return { byState, liveAttempts };
   }
 
   /** Resolves when the database answers a trivial query. */
@@ -260,6 +257,15 @@ export class JobRepository {
     return this.guard(async () => (await this.pool.query<RawRow>(sql, params)).rows);
   }
 
+  /** Maps a raw `jobs` row by the entity's own column metadata, so the two can never disagree. */
+  private toJobEntity(row: RawRow): JobEntity {
+    const job = new JobEntity();
+    for (const column of this.dataSource.getMetadata(JobEntity).columns) {
+      column.setEntityValue(job, row[column.databaseName]);
+    }
+    return job;
+  }
+
   private get pool(): Pool {
     return (this.dataSource.driver as PostgresDriver).master as Pool;
   }
@@ -272,31 +278,4 @@ export class JobRepository {
       throw error;
     }
   }
-}
-
-function toJobEntity(row: RawRow): JobEntity {
-  const job = new JobEntity();
-  job.jobId = row.job_id as string;
-  job.jobType = row.job_type as string;
-  job.state = row.state as JobState;
-  job.payload = row.payload as Record<string, unknown>;
-  job.result = row.result;
-  job.error = row.error as JobErrorBody | null;
-  job.priority = row.priority as number;
-  job.runAt = row.run_at as Date;
-  job.availableAt = row.available_at as Date | null;
-  job.attempts = row.attempts as number;
-  job.failedAttempts = row.failed_attempts as number;
-  job.maxAttempts = row.max_attempts as number;
-  job.timeoutMs = row.timeout_ms as number;
-  job.workerId = row.worker_id as string | null;
-  job.attemptStartedAt = row.attempt_started_at as Date | null;
-  job.leaseExpiresAt = row.lease_expires_at as Date | null;
-  job.idempotencyKey = row.idempotency_key as string | null;
-  job.requestHash = row.request_hash as string | null;
-  job.createdAt = row.created_at as Date;
-  job.updatedAt = row.updated_at as Date;
-  job.startedAt = row.started_at as Date | null;
-  job.finishedAt = row.finished_at as Date | null;
-  return job;
 }

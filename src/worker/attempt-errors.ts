@@ -1,4 +1,3 @@
-import { PermanentJobError } from '../handlers/job-handler';
 import type { JobErrorBody } from '../persistence/job-state';
 
 /** Abort reason: the attempt ran past its job's timeout_ms. */
@@ -41,8 +40,4 @@ export function toJobError(error: unknown): JobErrorBody {
     };
   }
   return { code: 'handler_error', message: String(error).slice(0, MAX_MESSAGE_LENGTH) };
-}
-
-export function isPermanent(error: unknown): boolean {
-  return error instanceof PermanentJobError;
 }

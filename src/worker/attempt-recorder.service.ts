@@ -12,7 +12,7 @@ const RETRY_WRITE_EVERY_MS = 250;
 
 interface PendingCompletion {
   attempt: LiveAttempt;
-  result: unknown;
+  resultJson: string;
   resolve: (recorded: boolean) => void;
 }
 
@@ -32,10 +32,10 @@ export class AttemptRecorder {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** Resolves true once the job is completed with `result`, false if the attempt was no longer ours. */
-  complete(attempt: LiveAttempt, result: unknown): Promise<boolean> {
+  /** Resolves true once the job is completed with `resultJson`, false if the attempt was no longer ours. */
+  complete(attempt: LiveAttempt, resultJson: string): Promise<boolean> {
     return new Promise((resolve) => {
-      this.queue.push({ attempt, result, resolve });
+      this.queue.push({ attempt, resultJson, resolve });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         // Completions that land in the same turn of the event loop share one statement.
@@ -78,7 +78,7 @@ export class AttemptRecorder {
         const stillHeld = batch.filter((item) => item.attempt.holdsLease());
         return this.repository.markCompleted(
           this.config.workerId,
-          stillHeld.map((item) => ({ ...item.attempt.ref, result: item.result })),
+          stillHeld.map((item) => ({ ...item.attempt.ref, resultJson: item.resultJson })),
         );
       },
     );

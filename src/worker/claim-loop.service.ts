@@ -98,7 +98,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   /** The soonest local lease deadline among live attempts (performance.now() clock), if any. */
-  earliestLeaseDeadline(): number | undefined {
+  private earliestLeaseDeadline(): number | undefined {
     let earliest: number | undefined;
     for (const attempt of this.live.values()) {
       if (!attempt.signal.aborted && (earliest === undefined || attempt.leaseDeadline < earliest)) {

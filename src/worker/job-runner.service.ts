@@ -7,13 +7,7 @@ import { PermanentJobError, type JobContext, type JobHandler } from '../handlers
 import { LOGGER, type Logger } from '../logging/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { AttemptOutcome } from '../persistence/job-state';
-import {
-  AttemptTimeoutError,
-  LeaseLostError,
-  WorkerShutdownError,
-  isPermanent,
-  toJobError,
-} from './attempt-errors';
+import { AttemptTimeoutError, LeaseLostError, WorkerShutdownError, toJobError } from './attempt-errors';
 import { AttemptRecorder } from './attempt-recorder.service';
 import type { LiveAttempt } from './live-attempt';
 import { decideAfterFailure, retryDelayMs } from './retry-policy';
@@ -110,9 +104,10 @@ export class JobRunner {
   ): Promise<AttemptOutcome> {
     const { job } = attempt;
     if (execution.kind === 'returned') {
-      let result: unknown = execution.result ?? null;
+      // Serialised once, here: a value that is not JSON fails the attempt instead of the shared write.
+      let resultJson: string;
       try {
-        result = JSON.parse(JSON.stringify(result)) as unknown;
+        resultJson = JSON.stringify(execution.result ?? null) ?? 'null';
       } catch (error) {
         return this.recordFailure(
           attempt,
@@ -125,7 +120,7 @@ export class JobRunner {
           log,
         );
       }
-      if (await this.recorder.complete(attempt, result)) {
+      if (await this.recorder.complete(attempt, resultJson)) {
         this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'completed' });
         return AttemptOutcome.Succeeded;
       }
@@ -146,16 +141,9 @@ export class JobRunner {
       const error = reason instanceof AttemptTimeoutError ? reason : new AttemptTimeoutError(job.timeoutMs);
       return this.recordFailure(attempt, AttemptOutcome.TimedOut, toJobError(error), false, log);
     }
-    if (!(execution.error instanceof PermanentJobError)) {
-      log().warn({ err: execution.error }, 'attempt failed');
-    }
-    return this.recordFailure(
-      attempt,
-      AttemptOutcome.Failed,
-      toJobError(execution.error),
-      isPermanent(execution.error),
-      log,
-    );
+    const permanent = execution.error instanceof PermanentJobError;
+    if (!permanent) log().warn({ err: execution.error }, 'attempt failed');
+    return this.recordFailure(attempt, AttemptOutcome.Failed, toJobError(execution.error), permanent, log);
   }
 
   private async recordFailure(

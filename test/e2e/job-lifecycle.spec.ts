@@ -114,6 +114,20 @@ describe('a job through the API and a worker (APP_ROLE=all)', () => {
       expect(ranMs).toBeLessThan(2_000);
     }
   });
+
+  it('reports what it did in /metrics', async () => {
+    const created = await request(app.getHttpServer()).post('/jobs').send({ job_type: 'noop' }).expect(201);
+    await finished(created.body.job_id);
+    const { text } = await request(app.getHttpServer()).get('/metrics').expect(200);
+    expect(text).toMatch(/^jobs_created_total\{job_type="noop"\} [1-9]/m);
+    expect(text).toMatch(/^jobs_finished_total\{job_type="noop",state="completed"\} [1-9]/m);
+    expect(text).toMatch(/^job_attempts_finished_total\{job_type="noop",outcome="succeeded"\} [1-9]/m);
+    expect(text).toMatch(/^job_attempt_duration_seconds_count\{job_type="noop",outcome="succeeded"\} [1-9]/m);
+    expect(text).toMatch(/^job_claim_latency_seconds_count [1-9]/m);
+    expect(text).toMatch(/^jobs_by_state\{state="completed"\} [1-9]/m);
+    expect(text).toMatch(/^jobs_live_attempts \d+/m);
+    expect(text).toMatch(/^worker_live_attempts \d+/m);
+  });
 });
 
 describe('a job waiting for its retry', () => {

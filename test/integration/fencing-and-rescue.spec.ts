@@ -36,15 +36,19 @@ describe('fenced writes, lease renewal and rescue', () => {
     const [claimed] = await repository.claimDue(1, 'worker-a', LEASE_MS);
     const ref = { jobId, attempt: claimed.attempt };
 
-    expect(await repository.markCompleted('worker-b', [{ ...ref, result: { by: 'b' } }])).toEqual(new Set());
     expect(
-      await repository.markCompleted('worker-a', [{ jobId, attempt: 2, result: { stale: true } }]),
+      await repository.markCompleted('worker-b', [{ ...ref, resultJson: JSON.stringify({ by: 'b' }) }]),
+    ).toEqual(new Set());
+    expect(
+      await repository.markCompleted('worker-a', [
+        { jobId, attempt: 2, resultJson: JSON.stringify({ stale: true }) },
+      ]),
     ).toEqual(new Set());
     expect((await row(jobId)).state).toBe('running');
 
-    expect(await repository.markCompleted('worker-a', [{ ...ref, result: { by: 'a' } }])).toEqual(
-      new Set([jobId]),
-    );
+    expect(
+      await repository.markCompleted('worker-a', [{ ...ref, resultJson: JSON.stringify({ by: 'a' }) }]),
+    ).toEqual(new Set([jobId]));
     expect(await row(jobId)).toMatchObject({
       state: 'completed',
       result: { by: 'a' },
@@ -58,7 +62,9 @@ describe('fenced writes, lease renewal and rescue', () => {
     const ref = { jobId, attempt: claimed.attempt };
     await expireLease(jobId);
 
-    expect(await repository.markCompleted('worker-a', [{ ...ref, result: 1 }])).toEqual(new Set());
+    expect(await repository.markCompleted('worker-a', [{ ...ref, resultJson: JSON.stringify(1) }])).toEqual(
+      new Set(),
+    );
     expect(await repository.markFailed('worker-a', ref, AttemptOutcome.Failed, boom)).toBe(false);
     expect(await repository.scheduleRetry('worker-a', ref, AttemptOutcome.Failed, boom, 0)).toBe(false);
     expect(await repository.renewLeases('worker-a', [ref], LEASE_MS)).toEqual([]);
@@ -86,14 +92,16 @@ describe('fenced writes, lease renewal and rescue', () => {
 
     // The first worker wakes up and tries to finish: nothing it writes lands.
     expect(
-      await repository.markCompleted('worker-a', [{ jobId, attempt: first.attempt, result: 'late' }]),
+      await repository.markCompleted('worker-a', [
+        { jobId, attempt: first.attempt, resultJson: JSON.stringify('late') },
+      ]),
     ).toEqual(new Set());
     expect(await repository.renewLeases('worker-a', [{ jobId, attempt: first.attempt }], LEASE_MS)).toEqual(
       [],
     );
-    expect(await repository.markCompleted('worker-b', [{ jobId, attempt: 2, result: 'ok' }])).toEqual(
-      new Set([jobId]),
-    );
+    expect(
+      await repository.markCompleted('worker-b', [{ jobId, attempt: 2, resultJson: JSON.stringify('ok') }]),
+    ).toEqual(new Set([jobId]));
     expect(await row(jobId)).toMatchObject({
       state: 'completed',
       result: 'ok',
@@ -168,9 +176,9 @@ describe('fenced writes, lease renewal and rescue', () => {
     }
     const [third] = await repository.claimDue(1, 'worker-3', LEASE_MS);
     expect(third).toMatchObject({ jobId, attempt: 3 });
-    expect(await repository.markCompleted('worker-3', [{ jobId, attempt: 3, result: null }])).toEqual(
-      new Set([jobId]),
-    );
+    expect(
+      await repository.markCompleted('worker-3', [{ jobId, attempt: 3, resultJson: JSON.stringify(null) }]),
+    ).toEqual(new Set([jobId]));
     expect(await row(jobId)).toMatchObject({
       state: 'completed',
       attempts: 3,
