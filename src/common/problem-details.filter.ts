@@ -16,6 +16,8 @@ export interface Problem {
   code: string;
   detail: string;
   errors?: FieldError[];
+  /** For a failed readiness probe: the state of each check, so that an operator sees which one failed. */
+  checks?: Record<string, unknown>;
 }
 
 /** Maps any error to RFC 9457 problem details. Unknown errors become a bare 500: no stack, no SQL. */
@@ -61,6 +63,15 @@ export function toProblem(error: unknown): Problem {
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const body = error.getResponse();
+    const checks = (body as { details?: unknown } | null)?.details;
+    if (status === 503 && checks !== null && typeof checks === 'object') {
+      return {
+        status,
+        code: 'not_ready',
+        detail: 'A readiness check failed; see checks',
+        checks: checks as Record<string, unknown>,
+      };
+    }
     const detail =
       typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? error.message);
     return {
@@ -87,6 +98,7 @@ export function sendProblem(request: Request, response: Response, problem: Probl
         instance: request.originalUrl.split('?')[0],
         code: problem.code,
         ...(problem.errors ? { errors: problem.errors } : {}),
+        ...(problem.checks ? { checks: problem.checks } : {}),
       }),
     );
 }
@@ -100,7 +112,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
     const problem = toProblem(error);
-    if (problem.status >= 500) {
+    if (problem.status >= 500 && problem.code !== 'not_ready') {
       this.logger.error({ err: error, method: request.method, url: request.originalUrl }, 'request failed');
     }
     if (response.headersSent) return;

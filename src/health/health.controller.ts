@@ -10,6 +10,7 @@ import {
 import { Public } from '../common/api-key.guard';
 import { JobRepository } from '../persistence/job.repository';
 import { ClaimLoopService } from '../worker/claim-loop.service';
+import { RescuerService } from '../worker/rescuer.service';
 
 const DATABASE_CHECK_TIMEOUT_MS = 2_000;
 
@@ -23,6 +24,7 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly repository: JobRepository,
     @Optional() @Inject(ClaimLoopService) private readonly claimLoop?: ClaimLoopService,
+    @Optional() @Inject(RescuerService) private readonly rescuer?: RescuerService,
   ) {}
 
   @Get('live')
@@ -34,18 +36,23 @@ export class HealthController {
 
   @Get('ready')
   @HealthCheck({ swaggerDocumentation: false })
-  @ApiOperation({ summary: 'Readiness: the database answers and, in a worker, the claim loop is turning' })
+  @ApiOperation({
+    summary:
+      'Readiness: the database answers and, in a worker, the claim loop is turning and rescue sweeps are completing',
+  })
   @ApiOkResponse({
     schema: { example: { status: 'ok', info: { database: { status: 'up' } }, error: {}, details: {} } },
   })
   @ApiServiceUnavailableResponse({
-    description: 'Not ready: shutting down, database unreachable or worker loop stalled',
+    description:
+      'Not ready: shutting down, database unreachable, worker loop stalled, or no rescue sweep completed for 5 intervals',
   })
   ready(): Promise<HealthCheckResult> {
-    const claimLoop = this.claimLoop;
+    const { claimLoop, rescuer } = this;
     return this.health.check([
       () => this.databaseAnswers(),
       ...(claimLoop ? [() => this.workerLoopTurns(claimLoop)] : []),
+      ...(rescuer ? [() => this.sweepsComplete(rescuer)] : []),
     ]);
   }
 
@@ -65,6 +72,15 @@ export class HealthController {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private sweepsComplete(rescuer: RescuerService): HealthIndicatorResult {
+    const rescue = this.indicators.check('rescue');
+    const ageMs = rescuer.sweepAgeMs();
+    const last_completed_ms_ago = ageMs === null ? null : Math.round(ageMs);
+    return rescuer.sweepsAreCurrent()
+      ? rescue.up({ last_completed_ms_ago })
+      : rescue.down({ reason: 'no rescue sweep has completed for several intervals', last_completed_ms_ago });
   }
 
   private workerLoopTurns(claimLoop: ClaimLoopService): HealthIndicatorResult {

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { plainToInstance } from 'class-transformer';
-import { v7 as uuidv7 } from 'uuid';
 import { validateDto } from '../common/dto-validation';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -12,7 +11,6 @@ import { JobRepository, type NewJob } from '../persistence/job.repository';
 import { CreateJobDto } from './dto/create-job.dto';
 import type { JobDetailResponse, JobListResponse, JobResponse } from './dto/job.response';
 import type { ListJobsQuery } from './dto/list-jobs.query';
-import { JobInsertBatcher } from './job-insert-batcher';
 import { presentJob, presentJobDetail } from './job.presenter';
 import {
   IdempotencyKeyReusedError,
@@ -36,7 +34,6 @@ export interface CreatedJob {
 export class JobsService {
   constructor(
     private readonly repository: JobRepository,
-    private readonly inserter: JobInsertBatcher,
     private readonly registry: HandlerRegistry,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -80,7 +77,9 @@ export class JobsService {
       jobs.push(plainToInstance(CreateJobDto, item));
     }
     if (problems.length > 0) throw new RequestValidationError(problems);
-    const created = await this.repository.insertJobs(jobs.map((job) => this.toNewJob(job, null, null)));
+    const stored = await this.repository.insertJobs(jobs.map((job) => this.toNewJob(job, null, null)));
+    // Without idempotency keys every job of the batch is inserted.
+    const created = stored.filter((job): job is JobEntity => job !== null);
     for (const job of created) this.metrics.jobsCreated.inc({ job_type: job.jobType });
     return created.map(presentJob);
   }
@@ -122,7 +121,6 @@ export class JobsService {
 
   private toNewJob(body: CreateJobDto, idempotencyKey: string | null, requestHash: string | null): NewJob {
     return {
-      jobId: uuidv7(),
       jobType: body.job_type,
       payload: body.payload ?? {},
       priority: body.priority ?? 0,

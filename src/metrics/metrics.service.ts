@@ -55,6 +55,18 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly rescueSweepFailures = new Counter({
+    name: 'rescue_sweep_failures_total',
+    help: 'Rescue sweeps of this worker that failed before going through every expired lease',
+    registers: [this.registry],
+  });
+
+  readonly rescueRefusals = new Counter({
+    name: 'rescue_refused_leases_total',
+    help: 'Expired leases the database refused to close, each passed over by the sweep that met it',
+    registers: [this.registry],
+  });
+
   /** Both database gauges read one count per scrape: the first to collect starts it, the other shares it. */
   private counting: { startedAt: number; counts: ReturnType<JobRepository['countJobs']> } | undefined;
 
@@ -77,6 +89,38 @@ export class MetricsService {
       registers: [this.registry],
       async collect() {
         this.set((await counts()).liveAttempts);
+      },
+    });
+  }
+
+  /**
+   * Reports, per job type, the due jobs this worker cannot run (no handler here): they wait for a worker
+   * that has one, and a type that no worker runs shows as a count that only grows.
+   */
+  trackDueWithoutHandler(jobTypes: () => string[]): void {
+    const repository = this.repository;
+    new Gauge({
+      name: 'worker_due_jobs_without_handler',
+      help: 'Due jobs of types this worker has no handler for, by job type (they wait for a worker that has one)',
+      labelNames: ['job_type'],
+      registers: [this.registry],
+      async collect() {
+        const due = await repository.countDueWithoutHandler(jobTypes());
+        this.reset();
+        for (const [jobType, count] of due) this.set({ job_type: jobType }, count);
+      },
+    });
+  }
+
+  /** Reports how long ago a rescue sweep last went through every expired lease, as `read` knows it. */
+  trackSweepAge(read: () => number | null): void {
+    new Gauge({
+      name: 'rescue_last_completed_age_seconds',
+      help: 'Seconds since a rescue sweep (by any worker) last went through every expired lease; -1 if none has',
+      registers: [this.registry],
+      collect() {
+        const ageMs = read();
+        this.set(ageMs === null ? -1 : ageMs / 1000);
       },
     });
   }

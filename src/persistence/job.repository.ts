@@ -11,8 +11,8 @@ import { DatabaseUnavailableError, isConnectionError } from './persistence.error
 
 export const JOBS_DATA_SOURCE = Symbol('JOBS_DATA_SOURCE');
 
+/** A job to create; the database gives it its job_id. */
 export interface NewJob {
-  jobId: string;
   jobType: string;
   payload: Record<string, unknown>;
   priority: number;
@@ -53,6 +53,12 @@ export interface RescuedAttempt extends AttemptRef {
   state: JobState;
 }
 
+/** One batch of a rescue sweep: the leases it closed, and the jobs whose lease the database refused to close. */
+export interface RescueBatch {
+  rescued: RescuedAttempt[];
+  refused: { jobId: string; reason: string }[];
+}
+
 export interface ListJobsQuery {
   state?: JobState;
   jobType?: string;
@@ -63,6 +69,15 @@ export interface ListJobsQuery {
 
 type RawRow = Record<string, unknown>;
 
+function toRescuedAttempt(row: RawRow): RescuedAttempt {
+  return {
+    jobId: row.job_id as string,
+    attempt: row.attempt as number,
+    workerId: row.worker_id as string,
+    state: row.state as JobState,
+  };
+}
+
 /**
  * Every query the service runs. Each method runs one statement (or one transaction) and decides
  * nothing; connection failures surface as DatabaseUnavailableError.
@@ -71,12 +86,14 @@ type RawRow = Record<string, unknown>;
 export class JobRepository {
   constructor(@Inject(JOBS_DATA_SOURCE) private readonly dataSource: DataSource) {}
 
-  /** Inserts all jobs atomically; returns them in input order. Empty when an idempotency key was taken. */
-  async insertJobs(jobs: NewJob[]): Promise<JobEntity[]> {
+  /**
+   * Inserts all jobs atomically. The answer has one entry per input job, in input order: the stored row,
+   * or null where the job's idempotency key was already taken (nothing was inserted for it).
+   */
+  async insertJobs(jobs: NewJob[]): Promise<(JobEntity | null)[]> {
     const rows = await this.prepared('insert-jobs', SQL.INSERT_JOBS, [
       JSON.stringify(
         jobs.map((job) => ({
-          job_id: job.jobId,
           job_type: job.jobType,
           payload: job.payload,
           priority: job.priority,
@@ -88,8 +105,9 @@ export class JobRepository {
         })),
       ),
     ]);
-    const byId = new Map(rows.map((row) => [row.job_id as string, this.toJobEntity(row)]));
-    return jobs.flatMap((job) => byId.get(job.jobId) ?? []);
+    const stored: (JobEntity | null)[] = jobs.map(() => null);
+    for (const row of rows) stored[Number(row.ord) - 1] = this.toJobEntity(row);
+    return stored;
   }
 
   async findByIdempotencyKey(key: string): Promise<JobEntity | null> {
@@ -118,9 +136,17 @@ export class JobRepository {
     });
   }
 
-  /** Atomically opens an attempt on up to `limit` due jobs for this worker; never hands one job to two claimers. */
-  async claimDue(limit: number, workerId: string, leaseMs: number): Promise<ClaimedJob[]> {
-    const rows = await this.prepared('claim-due', SQL.CLAIM_DUE, [limit, workerId, leaseMs]);
+  /**
+   * Atomically opens an attempt on up to `limit` due jobs of `jobTypes` for this worker; never hands one
+   * job to two claimers, and never a job of a type outside `jobTypes`.
+   */
+  async claimDue(
+    limit: number,
+    workerId: string,
+    leaseMs: number,
+    jobTypes: string[],
+  ): Promise<ClaimedJob[]> {
+    const rows = await this.prepared('claim-due', SQL.CLAIM_DUE, [limit, workerId, leaseMs, jobTypes]);
     return rows.map((row) => ({
       jobId: row.job_id as string,
       jobType: row.job_type as string,
@@ -191,11 +217,17 @@ export class JobRepository {
   }
 
   /**
-   * Closes up to `limit` expired leases as lost, unless another sweep started within `minIntervalMs`
-   * (then it returns [] at once). Safe to call from every worker: one sweep runs at a time.
+   * Closes up to `limit` expired leases as lost, passing over the jobs in `skip`, unless another sweep
+   * started within `minIntervalMs` (then it returns null at once). Safe to call from every worker: one
+   * sweep runs at a time. If the database refuses the batch, each lease is closed on its own, so one row
+   * that cannot be closed is reported in `refused` and never holds back the others.
    */
-  async rescueExpiredLeases(limit: number, minIntervalMs = 0): Promise<RescuedAttempt[]> {
-    const error: JobErrorBody = { code: 'lease_expired', message: 'The worker stopped renewing its lease' };
+  async rescueExpiredLeases(
+    limit: number,
+    minIntervalMs = 0,
+    skip: string[] = [],
+  ): Promise<RescueBatch | null> {
+    const error = JSON.stringify({ code: 'lease_expired', message: 'The worker stopped renewing its lease' });
     return this.guard(async () => {
       const client = await this.pool.connect();
       try {
@@ -203,17 +235,34 @@ export class JobRepository {
         const { rows: turn } = await client.query<{ acquired: boolean }>(SQL.TAKE_SWEEP_TURN, [
           minIntervalMs,
         ]);
-        const rows =
-          turn.length > 0
-            ? (await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASES, [limit, JSON.stringify(error)])).rows
-            : [];
+        if (turn.length === 0) {
+          await client.query('COMMIT');
+          return null;
+        }
+        const batch: RescueBatch = { rescued: [], refused: [] };
+        await client.query('SAVEPOINT batch');
+        try {
+          const { rows } = await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASES, [limit, error, skip]);
+          batch.rescued = rows.map(toRescuedAttempt);
+        } catch (failure) {
+          if (isConnectionError(failure)) throw failure;
+          await client.query('ROLLBACK TO SAVEPOINT batch');
+          const { rows: expired } = await client.query<RawRow>(SQL.FIND_EXPIRED_LEASES, [skip, limit]);
+          for (const { job_id: jobId } of expired) {
+            await client.query('SAVEPOINT one');
+            try {
+              const { rows } = await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASE_OF_JOB, [1, error, jobId]);
+              batch.rescued.push(...rows.map(toRescuedAttempt));
+              await client.query('RELEASE SAVEPOINT one');
+            } catch (refusal) {
+              if (isConnectionError(refusal)) throw refusal;
+              await client.query('ROLLBACK TO SAVEPOINT one');
+              batch.refused.push({ jobId: jobId as string, reason: (refusal as Error).message });
+            }
+          }
+        }
         await client.query('COMMIT');
-        return rows.map((row) => ({
-          jobId: row.job_id as string,
-          attempt: row.attempt as number,
-          workerId: row.worker_id as string,
-          state: row.state as JobState,
-        }));
+        return batch;
       } catch (failure) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw failure;
@@ -223,7 +272,21 @@ export class JobRepository {
     });
   }
 
-  /** Jobs in each state and attempts live across all workers, in one scan (for metrics). */
+  /** Records that a sweep went through every expired lease it could close. */
+  async markSweepCompleted(): Promise<void> {
+    await this.query(SQL.MARK_SWEEP_COMPLETED, []);
+  }
+
+  /** Milliseconds since a sweep last completed, on the database clock; null if none ever did. */
+  async sweepCompletedAgeMs(): Promise<number | null> {
+    const [row] = await this.query(SQL.SWEEP_COMPLETED_AGE, []);
+    return row?.age_ms === null || row?.age_ms === undefined ? null : Number(row.age_ms);
+  }
+
+  /**
+   * Jobs in each state and attempts live across all workers (for metrics). Nothing indexes state, so this
+   * reads the whole table: its cost grows with the finished jobs kept.
+   */
   async countJobs(): Promise<{ byState: Record<JobState, number>; liveAttempts: number }> {
     const rows = await this.query(
       `SELECT state, count(*)::int AS count, (count(*) FILTER (WHERE lease_expires_at IS NOT NULL))::int AS live
@@ -237,6 +300,12 @@ export class JobRepository {
       liveAttempts += row.live as number;
     }
     return { byState, liveAttempts };
+  }
+
+  /** How many due jobs wait for each job type outside `jobTypes` (claimable by nobody who lacks them). */
+  async countDueWithoutHandler(jobTypes: string[]): Promise<Map<string, number>> {
+    const rows = await this.query(SQL.COUNT_DUE_WITHOUT_HANDLER, [jobTypes]);
+    return new Map(rows.map((row) => [row.job_type as string, row.due as number]));
   }
 
   /** Resolves when the database answers a trivial query. */

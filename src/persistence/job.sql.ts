@@ -16,16 +16,18 @@ const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_a
   j.attempt_started_at, j.lease_expires_at`;
 
 /**
- * Take up to $1 due jobs for worker $2 with a lease of $3 ms, opening attempt `attempts + 1` on each.
- * SKIP LOCKED lets parallel claimers pass over rows another claimer holds instead of waiting on them;
- * select and update are one statement, so no job is handed out twice. The scan follows jobs_claim_idx,
- * which holds only claimable rows (available_at is NULL while leased or terminal).
+ * Take up to $1 due jobs of the types in $4 (those this worker has handlers for) for worker $2 with a
+ * lease of $3 ms, opening attempt `attempts + 1` on each. SKIP LOCKED lets parallel claimers pass over
+ * rows another claimer holds instead of waiting on them; select and update are one statement, so no job
+ * is handed out twice. The scan follows jobs_claim_idx, which holds only claimable rows (available_at is
+ * NULL while leased or terminal); due jobs of other types are passed over and stay pending for a worker
+ * that can run them.
  */
 export const CLAIM_DUE = `
 WITH due AS (
   SELECT job_id, available_at AS due_at
   FROM jobs
-  WHERE available_at IS NOT NULL AND available_at <= now()
+  WHERE available_at IS NOT NULL AND available_at <= now() AND job_type = ANY($4::text[])
   ORDER BY priority DESC, available_at, job_id
   LIMIT $1
   FOR UPDATE SKIP LOCKED
@@ -108,6 +110,13 @@ INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, o
 SELECT job_id, attempts, worker_id, attempt_started_at, now(), $4, $5::jsonb FROM closed
 RETURNING job_id`;
 
+/** Due jobs per type among types that are not in $1: work that this worker cannot run, waiting for one that can. */
+export const COUNT_DUE_WITHOUT_HANDLER = `
+SELECT job_type, count(*)::int AS due
+FROM jobs
+WHERE available_at IS NOT NULL AND available_at <= now() AND job_type <> ALL($1::text[])
+GROUP BY job_type`;
+
 /**
  * Takes the turn to sweep when no sweep started within the last $1 ms, across all workers: one row that
  * the sweeping transaction holds, so concurrent workers skip it instead of waiting or scanning again.
@@ -122,18 +131,19 @@ UPDATE rescue_sweeps s SET last_swept_at = now() FROM turn WHERE s.singleton = t
 RETURNING true AS acquired`;
 
 /**
- * Close up to $1 attempts whose lease has expired (a dead or stuck worker) as `lost`, with error $2.
- * A job with failed attempts left becomes claimable at once and keeps its place in the queue
- * (available_at = run_at): the lease that ran out already paused it, and a crash should not send it
- * behind newer work. One whose failures reach max_attempts fails with that error (code lease_expired).
- * It scans the table (no index on lease_expires_at, so that finishing a job is a HOT update); callers
- * hold TAKE_SWEEP_TURN so that one sweep runs at a time, and SKIP LOCKED passes over rows being finished.
+ * Close attempts whose lease has expired (a dead or stuck worker) as `lost`, with error $2: up to $1 of
+ * them, of the jobs `selected` picks. A job with failed attempts left becomes claimable at once and keeps
+ * its place in the queue (available_at = run_at): the lease that ran out already paused it, and a crash
+ * should not send it behind newer work. One whose failures reach max_attempts fails with that error (code
+ * lease_expired). It scans the table (no index on lease_expires_at, so that finishing a job is a HOT
+ * update); callers hold TAKE_SWEEP_TURN so that one sweep runs at a time, and SKIP LOCKED passes over rows
+ * being finished.
  */
-export const RESCUE_EXPIRED_LEASES = `
+const rescueExpiredLeases = (selected: string): string => `
 WITH expired AS (
   SELECT job_id
   FROM jobs
-  WHERE lease_expires_at < now()
+  WHERE lease_expires_at < now() AND ${selected}
   ORDER BY lease_expires_at
   LIMIT $1
   FOR UPDATE SKIP LOCKED
@@ -156,24 +166,54 @@ recorded AS (
 )
 SELECT job_id, attempts AS attempt, worker_id, state FROM closed`;
 
+/** The oldest expired leases, passing over the jobs in $3 (rows this sweep already found it cannot close). */
+export const RESCUE_EXPIRED_LEASES = rescueExpiredLeases('job_id <> ALL($3::uuid[])');
+
+/** The expired lease of job $3 alone: how a sweep isolates the one row that makes the batch fail. */
+export const RESCUE_EXPIRED_LEASE_OF_JOB = rescueExpiredLeases('job_id = $3::uuid');
+
+/** The jobs of up to $1 expired leases, oldest first, passing over the jobs in $2. */
+export const FIND_EXPIRED_LEASES = `
+SELECT job_id FROM jobs
+WHERE lease_expires_at < now() AND job_id <> ALL($1::uuid[])
+ORDER BY lease_expires_at
+LIMIT $2`;
+
+/** Notes that a sweep went through every expired lease; readiness and metrics watch its age. */
+export const MARK_SWEEP_COMPLETED = `UPDATE rescue_sweeps SET last_completed_at = now()`;
+
+/** Milliseconds since a sweep last went through every expired lease (database clock); NULL if never. */
+export const SWEEP_COMPLETED_AGE = `
+SELECT (extract(epoch FROM now() - last_completed_at) * 1000)::bigint AS age_ms FROM rescue_sweeps`;
+
 /**
  * Insert the jobs described by $1 (a JSON array) in one statement; a job without run_at is due now
- * (database clock). With an idempotency key already taken, nothing is inserted and nothing returned.
- * Row order is not the input order: callers match rows by job_id. It also sends one NOTIFY per statement,
- * delivered at commit, carrying the earliest due time, so idle workers wake without polling.
+ * (database clock). The database makes each job_id (job_id_v7(), a UUIDv7 of its own clock); `ord` is the
+ * job's 1-based position in $1, so callers can answer in request order. With an idempotency key already
+ * taken, that job is not inserted and not returned. It also sends one NOTIFY per statement, delivered at
+ * commit, carrying the earliest due time, so idle workers wake without polling.
  */
 export const INSERT_JOBS = `
-WITH inserted AS (
-INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms,
-                  idempotency_key, request_hash)
-SELECT n.job_id, n.job_type, n.payload, n.priority, coalesce(n.run_at, now()), coalesce(n.run_at, now()),
-       n.max_attempts, n.timeout_ms, n.idempotency_key, n.request_hash
-FROM jsonb_to_recordset($1::jsonb) AS n(job_id uuid, job_type text, payload jsonb, priority integer,
-     run_at timestamptz, max_attempts integer, timeout_ms integer, idempotency_key text, request_hash text)
-ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING *
+WITH input AS (
+  SELECT job_id_v7() AS job_id, n.*
+  FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (job_type text, payload jsonb, priority integer,
+       run_at timestamptz, max_attempts integer, timeout_ms integer, idempotency_key text, request_hash text))
+       WITH ORDINALITY AS n(job_type, payload, priority, run_at, max_attempts, timeout_ms, idempotency_key,
+                            request_hash, ord)
+),
+inserted AS (
+  INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms,
+                    idempotency_key, request_hash)
+  SELECT job_id, job_type, payload, priority, coalesce(run_at, now()), coalesce(run_at, now()),
+         max_attempts, timeout_ms, idempotency_key, request_hash
+  FROM input
+  ORDER BY ord
+  ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+  RETURNING *
 )
-SELECT inserted.*
-FROM inserted, (SELECT pg_notify('${JOBS_DUE_CHANNEL}',
-                                 coalesce((SELECT (extract(epoch FROM min(available_at)) * 1000)::bigint::text FROM inserted), '')
-               )) AS wake`;
+SELECT inserted.*, input.ord
+FROM inserted
+JOIN input USING (job_id),
+     (SELECT pg_notify('${JOBS_DUE_CHANNEL}',
+                       coalesce((SELECT (extract(epoch FROM min(available_at)) * 1000)::bigint::text FROM inserted), '')
+     )) AS wake`;

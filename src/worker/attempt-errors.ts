@@ -1,4 +1,5 @@
 import type { JobErrorBody } from '../persistence/job-state';
+import { storableText } from '../persistence/storable-text';
 
 /** Abort reason: the attempt ran past its job's timeout_ms. */
 export class AttemptTimeoutError extends Error {
@@ -30,14 +31,27 @@ export class WorkerShutdownError extends Error {
 const MAX_MESSAGE_LENGTH = 10_000;
 const CODE_PATTERN = /^[A-Za-z0-9_.:-]{1,100}$/;
 
-/** The `{ code, message }` recorded for a failed attempt. Stack traces go to the log, not the job. */
+/**
+ * The `{ code, message }` recorded for a failed attempt, always storable: the message is cut without
+ * splitting a character, and characters PostgreSQL cannot store become U+FFFD. Stack traces go to the
+ * log, not the job.
+ */
 export function toJobError(error: unknown): JobErrorBody {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return {
       code: typeof code === 'string' && CODE_PATTERN.test(code) ? code : 'handler_error',
-      message: (error.message || error.name).slice(0, MAX_MESSAGE_LENGTH),
+      message: storableText(error.message || error.name, MAX_MESSAGE_LENGTH),
     };
   }
-  return { code: 'handler_error', message: String(error).slice(0, MAX_MESSAGE_LENGTH) };
+  return { code: 'handler_error', message: storableText(describe(error), MAX_MESSAGE_LENGTH) };
+}
+
+/** A thrown non-Error as text; some values (an object without a prototype) cannot even be converted. */
+function describe(thrown: unknown): string {
+  try {
+    return String(thrown);
+  } catch {
+    return 'The handler threw a value that cannot be shown as text';
+  }
 }

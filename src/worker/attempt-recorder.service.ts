@@ -10,16 +10,30 @@ import type { LiveAttempt } from './live-attempt';
 
 const RETRY_WRITE_EVERY_MS = 250;
 
+/**
+ * What became of a completion: written; not ours any more (the lease was lost); or refused by the
+ * database for this job alone (its result cannot be stored), so the caller records a failure instead.
+ */
+export type CompletionWrite = 'completed' | 'not_ours' | 'refused';
+
 interface PendingCompletion {
   attempt: LiveAttempt;
   resultJson: string;
-  resolve: (recorded: boolean) => void;
+  resolve: (written: CompletionWrite) => void;
 }
+
+/** Written for a failure whose own error the database refused, so that the failure is still recorded. */
+const UNSTORABLE_ERROR: JobErrorBody = {
+  code: 'error_not_storable',
+  message: 'The attempt failed, but its error could not be stored; see the worker log for it',
+};
 
 /**
  * Writes the outcome of attempts, always fenced by (job_id, attempt, worker_id) and the lease. Successes
- * that finish close together are written in one statement. A write that cannot reach the database is
- * retried while this worker still holds the lease, and abandoned after: the rescue sweep then takes over.
+ * that finish close together are written in one statement; if the database refuses that statement, each
+ * is written on its own, so one job's unstorable result is never another job's problem. A write that
+ * cannot reach the database is retried while this worker still holds the lease, and abandoned after: the
+ * rescue sweep then takes over.
  */
 @Injectable()
 export class AttemptRecorder {
@@ -32,8 +46,8 @@ export class AttemptRecorder {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** Resolves true once the job is completed with `resultJson`, false if the attempt was no longer ours. */
-  complete(attempt: LiveAttempt, resultJson: string): Promise<boolean> {
+  /** Resolves once the completion with `resultJson` is written, known not to be ours, or refused. */
+  complete(attempt: LiveAttempt, resultJson: string): Promise<CompletionWrite> {
     return new Promise((resolve) => {
       this.queue.push({ attempt, resultJson, resolve });
       if (!this.flushScheduled) {
@@ -51,16 +65,16 @@ export class AttemptRecorder {
     error: JobErrorBody,
     delayMs: number,
   ): Promise<boolean> {
-    return this.whileLeaseHolds([attempt], () =>
-      this.repository.scheduleRetry(this.config.workerId, attempt.ref, outcome, error, delayMs),
-    ).then((written) => written ?? false);
+    return this.closeAttempt(attempt, error, (storable) =>
+      this.repository.scheduleRetry(this.config.workerId, attempt.ref, outcome, storable, delayMs),
+    );
   }
 
   /** Closes the attempt and fails the job. False: the attempt was no longer ours. */
   fail(attempt: LiveAttempt, outcome: ClosingOutcome, error: JobErrorBody): Promise<boolean> {
-    return this.whileLeaseHolds([attempt], () =>
-      this.repository.markFailed(this.config.workerId, attempt.ref, outcome, error),
-    ).then((written) => written ?? false);
+    return this.closeAttempt(attempt, error, (storable) =>
+      this.repository.markFailed(this.config.workerId, attempt.ref, outcome, storable),
+    );
   }
 
   /** Hands the attempt back at shutdown: not a failure, claimable again at once. */
@@ -72,22 +86,69 @@ export class AttemptRecorder {
     const batch = this.queue;
     this.queue = [];
     this.flushScheduled = false;
-    const completed = await this.whileLeaseHolds(
-      batch.map((item) => item.attempt),
-      () => {
-        const stillHeld = batch.filter((item) => item.attempt.holdsLease());
-        return this.repository.markCompleted(
-          this.config.workerId,
-          stillHeld.map((item) => ({ ...item.attempt.ref, resultJson: item.resultJson })),
-        );
-      },
+    const written = await this.writeCompletions(batch);
+    if (written !== 'refused') {
+      for (const item of batch) item.resolve(written?.has(item.attempt.job.jobId) ? 'completed' : 'not_ours');
+      return;
+    }
+    // The database refused the shared statement: find the one it refuses by writing each on its own.
+    await Promise.all(
+      batch.map(async (item) => {
+        const alone = batch.length === 1 ? 'refused' : await this.writeCompletions([item]);
+        if (alone === 'refused') item.resolve('refused');
+        else item.resolve(alone?.has(item.attempt.job.jobId) ? 'completed' : 'not_ours');
+      }),
     );
-    for (const item of batch) item.resolve(completed?.has(item.attempt.job.jobId) ?? false);
+  }
+
+  /** The job ids completed; undefined when the leases ran out first; 'refused' when the database said no. */
+  private async writeCompletions(batch: PendingCompletion[]): Promise<Set<string> | undefined | 'refused'> {
+    try {
+      return await this.whileLeaseHolds(
+        batch.map((item) => item.attempt),
+        () => {
+          const stillHeld = batch.filter((item) => item.attempt.holdsLease());
+          return this.repository.markCompleted(
+            this.config.workerId,
+            stillHeld.map((item) => ({ ...item.attempt.ref, resultJson: item.resultJson })),
+          );
+        },
+      );
+    } catch (error) {
+      this.logger.warn({ err: error, jobs: batch.length }, 'the database refused a completion write');
+      return 'refused';
+    }
+  }
+
+  /**
+   * Closes the attempt with `error`; if the database refuses that write (not a lost connection), writes
+   * it again with a plain error saying the real one could not be stored, so the attempt still closes now
+   * instead of waiting out its lease. False: the attempt was no longer ours.
+   */
+  private async closeAttempt(
+    attempt: LiveAttempt,
+    error: JobErrorBody,
+    write: (error: JobErrorBody) => Promise<boolean>,
+  ): Promise<boolean> {
+    try {
+      return (await this.whileLeaseHolds([attempt], () => write(error))) ?? false;
+    } catch (refusal) {
+      this.logger.error(
+        { err: refusal, job_id: attempt.job.jobId, attempt: attempt.job.attempt, error },
+        'the database refused the error of an attempt; recording a plain one instead',
+      );
+    }
+    try {
+      return (await this.whileLeaseHolds([attempt], () => write(UNSTORABLE_ERROR))) ?? false;
+    } catch (refusal) {
+      this.logger.error({ err: refusal, job_id: attempt.job.jobId }, 'recording an attempt outcome failed');
+      return false;
+    }
   }
 
   /**
    * Runs `write` until it succeeds, retrying only when the database is unreachable and only while at
-   * least one of the attempts still holds its lease. Undefined when it gave up.
+   * least one of the attempts still holds its lease. Undefined when it gave up; any other error is thrown.
    */
   private async whileLeaseHolds<T>(attempts: LiveAttempt[], write: () => Promise<T>): Promise<T | undefined> {
     for (;;) {
@@ -95,10 +156,7 @@ export class AttemptRecorder {
       try {
         return await write();
       } catch (error) {
-        if (!(error instanceof DatabaseUnavailableError)) {
-          this.logger.error({ err: error }, 'recording an attempt outcome failed');
-          return undefined;
-        }
+        if (!(error instanceof DatabaseUnavailableError)) throw error;
         this.logger.warn('database unavailable while recording an attempt outcome; retrying');
         await sleep(RETRY_WRITE_EVERY_MS);
       }

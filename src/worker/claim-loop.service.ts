@@ -190,7 +190,12 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
     const sentAt = performance.now();
     let jobs: ClaimedJob[];
     try {
-      jobs = await this.repository.claimDue(free, this.config.workerId, this.config.leaseMs);
+      jobs = await this.repository.claimDue(
+        free,
+        this.config.workerId,
+        this.config.leaseMs,
+        this.runner.jobTypes(),
+      );
     } catch (error) {
       this.logger.warn({ err: error }, 'claiming jobs failed; retrying at the next poll');
       this.queueMayHaveMore = false;

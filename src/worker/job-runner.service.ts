@@ -7,6 +7,7 @@ import { PermanentJobError, type JobContext, type JobHandler } from '../handlers
 import { LOGGER, type Logger } from '../logging/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { AttemptOutcome } from '../persistence/job-state';
+import { unstorableJsonReason } from '../persistence/storable-text';
 import { AttemptTimeoutError, LeaseLostError, WorkerShutdownError, toJobError } from './attempt-errors';
 import { AttemptRecorder } from './attempt-recorder.service';
 import type { LiveAttempt } from './live-attempt';
@@ -29,7 +30,14 @@ export class JobRunner {
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    metrics.trackDueWithoutHandler(() => this.jobTypes());
+  }
+
+  /** The job types this worker can run: the only ones it claims. */
+  jobTypes(): string[] {
+    return this.registry.types();
+  }
 
   /**
    * Runs the attempt and records its outcome. `onHandlerDone` is called as soon as the handler has
@@ -104,7 +112,8 @@ export class JobRunner {
   ): Promise<AttemptOutcome> {
     const { job } = attempt;
     if (execution.kind === 'returned') {
-      // Serialised once, here: a value that is not JSON fails the attempt instead of the shared write.
+      // Serialised once, here: a value that is not JSON, or that PostgreSQL cannot store, fails this
+      // attempt on its own instead of the completion statement it would share with other jobs.
       let resultJson: string;
       try {
         resultJson = JSON.stringify(execution.result ?? null) ?? 'null';
@@ -112,17 +121,32 @@ export class JobRunner {
         return this.recordFailure(
           attempt,
           AttemptOutcome.Failed,
-          {
-            code: 'result_not_serializable',
-            message: `The handler returned a value that is not JSON: ${String(error)}`,
-          },
+          toJobError(
+            Object.assign(new Error(`The handler returned a value that is not JSON: ${String(error)}`), {
+              code: 'result_not_serializable',
+            }),
+          ),
           false,
           log,
         );
       }
-      if (await this.recorder.complete(attempt, resultJson)) {
+      const unstorable = unstorableJsonReason(resultJson);
+      const written = unstorable ? 'refused' : await this.recorder.complete(attempt, resultJson);
+      if (written === 'completed') {
         this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'completed' });
         return AttemptOutcome.Succeeded;
+      }
+      if (written === 'refused') {
+        return this.recordFailure(
+          attempt,
+          AttemptOutcome.Failed,
+          {
+            code: 'result_not_storable',
+            message: `The handler's result cannot be stored: ${unstorable ?? 'the database refused it'}`,
+          },
+          false,
+          log,
+        );
       }
       log().warn('the attempt succeeded after its lease was lost; the result was not recorded');
       return AttemptOutcome.Lost;

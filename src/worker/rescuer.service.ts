@@ -2,12 +2,16 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
+import { performance } from 'node:perf_hooks';
 import { LOGGER, type Logger } from '../logging/logger';
+import { MetricsService } from '../metrics/metrics.service';
 import { JobRepository } from '../persistence/job.repository';
 import { ClaimLoopService } from './claim-loop.service';
 
 const SWEEP_INTERVAL = 'worker-rescue-sweep';
 const SWEEP_BATCH = 500;
+/** Readiness fails once no sweep has completed for this many intervals. */
+const STALE_AFTER_INTERVALS = 5;
 
 /**
  * Every SWEEP_INTERVAL_MS, closes attempts whose lease expired (their worker died or stalled) as `lost`
@@ -17,14 +21,19 @@ const SWEEP_BATCH = 500;
 @Injectable()
 export class RescuerService implements OnApplicationBootstrap {
   private sweeping = false;
+  private readonly startedAt = performance.now();
+  private lastSweepAge: { ageMs: number | null; readAt: number } | undefined;
 
   constructor(
     private readonly repository: JobRepository,
     private readonly scheduler: SchedulerRegistry,
     private readonly claimLoop: ClaimLoopService,
+    private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    metrics.trackSweepAge(() => this.sweepAgeMs());
+  }
 
   onApplicationBootstrap(): void {
     this.scheduler.addInterval(
@@ -33,7 +42,10 @@ export class RescuerService implements OnApplicationBootstrap {
     );
   }
 
-  /** Rescues expired leases until none are left; returns how many it closed. Never throws. */
+  /**
+   * Rescues expired leases until none are left; returns how many it closed. Never throws. A lease the
+   * database refuses to close is logged, counted and passed over for the rest of this sweep.
+   */
   async sweep(): Promise<number> {
     if (this.sweeping) return 0;
     this.sweeping = true;
@@ -42,10 +54,12 @@ export class RescuerService implements OnApplicationBootstrap {
       // Sweeps started by other workers count: a sweep runs once per interval across all of them (the
       // 0.8 leaves room for timer drift). Later batches of the same sweep go on regardless.
       let minIntervalMs = this.config.sweepIntervalMs * 0.8;
+      const refused: string[] = [];
       for (;;) {
-        const rescued = await this.repository.rescueExpiredLeases(SWEEP_BATCH, minIntervalMs);
+        const batch = await this.repository.rescueExpiredLeases(SWEEP_BATCH, minIntervalMs, refused);
+        if (batch === null) return total;
         minIntervalMs = 0;
-        for (const attempt of rescued) {
+        for (const attempt of batch.rescued) {
           this.logger.warn(
             {
               job_id: attempt.jobId,
@@ -56,16 +70,57 @@ export class RescuerService implements OnApplicationBootstrap {
             'lease expired: attempt closed as lost',
           );
         }
-        total += rescued.length;
+        for (const { jobId, reason } of batch.refused) {
+          this.logger.error(
+            { job_id: jobId, reason },
+            'rescue sweep: the database refused to close this lease',
+          );
+          this.metrics.rescueRefusals.inc();
+          refused.push(jobId);
+        }
+        total += batch.rescued.length;
         // Rescued jobs are due at once: look for them now, not at the next poll.
-        if (rescued.length > 0) this.claimLoop.wake();
-        if (rescued.length < SWEEP_BATCH) return total;
+        if (batch.rescued.length > 0) this.claimLoop.wake();
+        if (batch.rescued.length + batch.refused.length < SWEEP_BATCH) {
+          await this.repository.markSweepCompleted();
+          return total;
+        }
       }
     } catch (error) {
-      this.logger.warn({ err: error }, 'rescue sweep failed; retrying at the next interval');
+      this.metrics.rescueSweepFailures.inc();
+      this.logger.error({ err: error }, 'rescue sweep failed; retrying at the next interval');
       return total;
     } finally {
       this.sweeping = false;
+      await this.readSweepAge();
+    }
+  }
+
+  /**
+   * False when no sweep has gone through the expired leases for several intervals (sweeps failing, or
+   * none running), once this process has been up long enough to tell.
+   */
+  sweepsAreCurrent(): boolean {
+    const staleAfterMs = STALE_AFTER_INTERVALS * this.config.sweepIntervalMs;
+    if (performance.now() - this.startedAt < staleAfterMs) return true;
+    const age = this.lastSweepAge;
+    if (age === undefined) return false;
+    if (age.ageMs === null) return false;
+    return age.ageMs + (performance.now() - age.readAt) < staleAfterMs;
+  }
+
+  /** Milliseconds since a sweep last completed, as last read (database clock); null if none ever did. */
+  sweepAgeMs(): number | null {
+    const age = this.lastSweepAge;
+    if (age === undefined || age.ageMs === null) return null;
+    return age.ageMs + (performance.now() - age.readAt);
+  }
+
+  private async readSweepAge(): Promise<void> {
+    try {
+      this.lastSweepAge = { ageMs: await this.repository.sweepCompletedAgeMs(), readAt: performance.now() };
+    } catch {
+      // The database indicator reports an unreachable database; keep the last reading.
     }
   }
 }

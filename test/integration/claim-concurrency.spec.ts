@@ -1,4 +1,4 @@
-import { insertJobs } from '../support/job-factory';
+import { ALL_TYPES, insertJobs } from '../support/job-factory';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
@@ -22,7 +22,7 @@ describe('claiming under concurrency', () => {
           await Promise.all(
             [0, 1, 2].map(async () => {
               for (;;) {
-                const jobs = await repository.claimDue(7, `claimer-${index}`, 60_000);
+                const jobs = await repository.claimDue(7, `claimer-${index}`, 60_000, ALL_TYPES);
                 if (jobs.length === 0) return;
                 mine.push(...jobs.map((job) => job.jobId));
               }
@@ -54,9 +54,9 @@ describe('claiming under concurrency', () => {
       const [urgent] = await insertJobs(db.pool, 1, { priority: 10, runInSeconds: -1 });
       const [early] = await insertJobs(db.pool, 1, { runInSeconds: -20 });
       await insertJobs(db.pool, 1, { priority: 1000, runInSeconds: 3600 });
-      const claimed = await repository.claimDue(10, 'w', 60_000);
+      const claimed = await repository.claimDue(10, 'w', 60_000, ALL_TYPES);
       expect(claimed.map((job) => job.jobId).sort()).toEqual([late, urgent, early].sort());
-      expect(await repository.claimDue(1, 'w', 60_000)).toEqual([]);
+      expect(await repository.claimDue(1, 'w', 60_000, ALL_TYPES)).toEqual([]);
     } finally {
       await close();
     }
@@ -68,8 +68,8 @@ describe('claiming under concurrency', () => {
       await insertJobs(db.pool, 5, { priority: -5 });
       const [top] = await insertJobs(db.pool, 1, { priority: 7 });
       const [next] = await insertJobs(db.pool, 1, { priority: 3, runInSeconds: -60 });
-      expect((await repository.claimDue(1, 'w', 60_000)).map((job) => job.jobId)).toEqual([top]);
-      expect((await repository.claimDue(1, 'w', 60_000)).map((job) => job.jobId)).toEqual([next]);
+      expect((await repository.claimDue(1, 'w', 60_000, ALL_TYPES)).map((job) => job.jobId)).toEqual([top]);
+      expect((await repository.claimDue(1, 'w', 60_000, ALL_TYPES)).map((job) => job.jobId)).toEqual([next]);
     } finally {
       await close();
     }

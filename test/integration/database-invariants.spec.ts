@@ -24,7 +24,7 @@ describe('invariants the database enforces', () => {
   const pendingJob = (): Promise<string> => insertJob(db.pool, { maxAttempts: 2 });
   const runningJob = async (): Promise<string> => {
     const jobId = await pendingJob();
-    await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000]);
+    await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000, ['noop']]);
     return jobId;
   };
   const completedJob = async (): Promise<string> => {
@@ -39,6 +39,33 @@ describe('invariants the database enforces', () => {
     const jobId = await runningJob();
     await db.pool.query(MARK_FAILED, [jobId, 1, 'w1', 'failed', JSON.stringify({ code: 'x', message: 'y' })]);
     return jobId;
+  };
+
+  /**
+   * A pending job whose id is two minutes old, as if created then: the insert rule would refuse such an id
+   * today, so it is seeded in a session whose triggers are off (a superuser's privilege).
+   */
+  const seedOldJob = async (): Promise<string> => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL session_replication_role = replica');
+      const { rows } = await client.query(
+        `INSERT INTO jobs (job_id, job_type, max_attempts, timeout_ms, run_at, available_at)
+         VALUES (($1::text || substr(gen_random_uuid()::text, 14))::uuid, 'noop', 2, 60000, now(), now())
+         RETURNING job_id`,
+        [oldIdPrefix(120_000)],
+      );
+      await client.query('COMMIT');
+      return rows[0].job_id;
+    } finally {
+      client.release();
+    }
+  };
+  /** The first 13 characters of a UUIDv7 made `ageMs` ago, with its version digit. */
+  const oldIdPrefix = (ageMs: number): string => {
+    const hex = (Date.now() - ageMs).toString(16).padStart(12, '0');
+    return `${hex.slice(0, 8)}-${hex.slice(8)}`;
   };
 
   /** Runs `work` in a transaction and resolves with the error COMMIT (or a statement) raised, if any. */
@@ -240,7 +267,27 @@ describe('invariants the database enforces', () => {
       expect(rewritten?.message).toMatch(/only deleted with its job/);
       const { rows } = await db.pool.query('SELECT outcome FROM job_attempts WHERE job_id = $1', [jobId]);
       expect(rows).toEqual([{ outcome: 'failed' }]);
-      // Deleting the job (retention) takes its history with it.
+    });
+
+    it('deletes attempt records together with their job, once the job may be deleted', async () => {
+      const jobId = await seedOldJob(); // max_attempts 2
+      await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000, ['noop']]);
+      await db.pool.query(SCHEDULE_RETRY, [
+        jobId,
+        1,
+        'w1',
+        'failed',
+        JSON.stringify({ code: 'x', message: 'y' }),
+        0,
+      ]);
+      await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000, ['noop']]);
+      await db.pool.query(MARK_FAILED, [
+        jobId,
+        2,
+        'w1',
+        'failed',
+        JSON.stringify({ code: 'x', message: 'y' }),
+      ]);
       await db.pool.query('DELETE FROM jobs WHERE job_id = $1', [jobId]);
       expect((await db.pool.query('SELECT count(*)::int AS n FROM job_attempts')).rows[0].n).toBe(0);
     });
@@ -263,16 +310,17 @@ describe('invariants the database enforces', () => {
     });
 
     it('refuses more failed attempts than max_attempts, while interrupted ones do not count', async () => {
-      const jobId = await pendingJob(); // max_attempts 2
+      const jobId = await insertJob(db.pool, { maxAttempts: 3 });
       const fail = JSON.stringify({ code: 'x', message: 'y' });
       for (const attempt of [1, 2, 3]) {
-        await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000]);
+        await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000, ['noop']]);
         const outcome = attempt === 2 ? 'interrupted' : 'failed';
         await db.pool.query(SCHEDULE_RETRY, [jobId, attempt, 'w1', outcome, fail, 0]);
       }
       expect(await row(jobId)).toMatchObject({ attempts: 3, failed_attempts: 2, state: 'running' });
-      await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000]);
-      // A third failure would exceed max_attempts = 2, whether counted on the job or only recorded.
+      await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000, ['noop']]);
+      // A third failure while running would leave no attempt (max_attempts = 3), whether counted on the
+      // job or only recorded: the last failure fails the job instead.
       expect(
         await inTransaction((client) => client.query(SCHEDULE_RETRY, [jobId, 4, 'w1', 'failed', fail, 0])),
       ).toBeDefined();
@@ -288,9 +336,122 @@ describe('invariants the database enforces', () => {
         );
       });
       expect(recordOnly?.message).toMatch(/failed attempt records but failed_attempts/);
-      // Nor can max_attempts be lowered below the failures already recorded.
+      await db.pool.query(MARK_FAILED, [jobId, 4, 'w1', 'failed', fail]);
+      expect(await row(jobId)).toMatchObject({ state: 'failed', failed_attempts: 3 });
+    });
+  });
+
+  describe('holes an outside review found', () => {
+    const count = async (table: string): Promise<number> =>
+      (await db.pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
+
+    it('refuses to delete a pending or running job: an accepted job is never lost', async () => {
+      const running = await runningJob();
+      const pending = await pendingJob();
+      await refused(`DELETE FROM jobs WHERE job_id = $1`, [pending]);
+      await refused(`DELETE FROM jobs WHERE job_id = $1`, [running]);
+      await refused(`DELETE FROM jobs`);
+      expect(await count('jobs')).toBe(2);
+    });
+
+    it('refuses TRUNCATE of the jobs and of the attempt records', async () => {
+      const jobId = await runningJob();
+      await db.pool.query(SCHEDULE_RETRY, [
+        jobId,
+        1,
+        'w1',
+        'failed',
+        JSON.stringify({ code: 'x', message: 'y' }),
+        0,
+      ]);
+      await refused(`TRUNCATE job_attempts`);
+      await refused(`TRUNCATE jobs CASCADE`);
+      await refused(`TRUNCATE jobs, job_attempts`);
+      expect(await count('jobs')).toBe(1);
+      expect(await count('job_attempts')).toBe(1);
+    });
+
+    it('refuses a max_attempts that leaves a live job no attempt (it would stop the rescue sweep)', async () => {
+      const jobId = await runningJob(); // max_attempts 2
+      await db.pool.query(SCHEDULE_RETRY, [
+        jobId,
+        1,
+        'w1',
+        'failed',
+        JSON.stringify({ code: 'x', message: 'y' }),
+        0,
+      ]);
+      await refused(`UPDATE jobs SET max_attempts = failed_attempts WHERE job_id = $1`, [jobId]);
       await refused(`UPDATE jobs SET max_attempts = 1 WHERE job_id = $1`, [jobId]);
-      expect(await row(jobId)).toMatchObject({ attempts: 4, failed_attempts: 2, max_attempts: 2 });
+      // Raising it is fine.
+      await db.pool.query(`UPDATE jobs SET max_attempts = 5 WHERE job_id = $1`, [jobId]);
+      expect(await row(jobId)).toMatchObject({ max_attempts: 5, failed_attempts: 1 });
+    });
+
+    it('refuses an insert that sets created_at, updated_at, started_at, a state, or a claim time apart from run_at', async () => {
+      const insert = (columns: string, values: string): Promise<void> =>
+        refused(
+          `INSERT INTO jobs (job_type, max_attempts, timeout_ms, run_at, available_at${columns})
+           VALUES ('noop', 3, 1000, now(), now()${values})`,
+        );
+      await insert(', created_at', `, now() - interval '1 day'`);
+      await insert(', updated_at', `, now() - interval '1 day'`);
+      await insert(', started_at', ', now()');
+      await insert(', state, started_at', `, 'running', now()`);
+      await refused(
+        `INSERT INTO jobs (job_type, max_attempts, timeout_ms, run_at, available_at)
+         VALUES ('noop', 3, 1000, now() + interval '1 hour', now())`,
+      );
+      expect(await count('jobs')).toBe(0);
+      // The control: a plain insert goes through and gets a fresh UUIDv7 from the database.
+      const { rows } = await db.pool.query(
+        `INSERT INTO jobs (job_type, max_attempts, timeout_ms, run_at, available_at)
+         VALUES ('noop', 3, 1000, now(), now()) RETURNING job_id`,
+      );
+      expect(rows[0].job_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    });
+
+    it('never lets the id of a deleted job be inserted again, with another payload', async () => {
+      const jobId = await seedOldJob();
+      await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000, ['noop']]);
+      await db.pool.query(MARK_COMPLETED, ['w1', JSON.stringify([{ job_id: jobId, attempt: 1, result: 1 }])]);
+      await db.pool.query('DELETE FROM jobs WHERE job_id = $1', [jobId]);
+      await refused(
+        `INSERT INTO jobs (job_id, job_type, payload, max_attempts, timeout_ms, run_at, available_at)
+         VALUES ($1, 'noop', '{"other": true}', 3, 1000, now(), now())`,
+        [jobId],
+      );
+      // Nor an id that is not a UUIDv7, or one of another time.
+      await refused(
+        `INSERT INTO jobs (job_id, job_type, max_attempts, timeout_ms, run_at, available_at)
+         VALUES (gen_random_uuid(), 'noop', 3, 1000, now(), now())`,
+      );
+      expect(await count('jobs')).toBe(0);
+    });
+
+    it('refuses to delete a terminal job whose id is under a minute old (so that its id cannot come back)', async () => {
+      const jobId = await completedJob();
+      await refused(`DELETE FROM jobs WHERE job_id = $1`, [jobId]);
+      expect(await count('jobs')).toBe(1);
+    });
+
+    it('refuses to date a new attempt in the future', async () => {
+      const jobId = await pendingJob();
+      await refused(
+        `UPDATE jobs SET state = 'running', attempts = 1, started_at = now(), worker_id = 'w',
+                attempt_started_at = now() + interval '1 hour', lease_expires_at = now() + interval '2 hours',
+                available_at = NULL WHERE job_id = $1`,
+        [jobId],
+      );
+      expect((await row(jobId)).state).toBe('pending');
+    });
+
+    it("refuses to delete, truncate or date in the future the rescue sweep's bookkeeping", async () => {
+      await refused(`DELETE FROM rescue_sweeps`);
+      await refused(`TRUNCATE rescue_sweeps`);
+      await refused(`UPDATE rescue_sweeps SET last_swept_at = 'infinity'`);
+      await refused(`UPDATE rescue_sweeps SET last_swept_at = now() + interval '1 day'`);
+      expect(await count('rescue_sweeps')).toBe(1);
     });
   });
 });

@@ -1,6 +1,6 @@
 import type { JobRepository } from '../../src/persistence/job.repository';
 import { AttemptOutcome } from '../../src/persistence/job-state';
-import { insertJob } from '../support/job-factory';
+import { ALL_TYPES, insertJob } from '../support/job-factory';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
@@ -33,7 +33,7 @@ describe('fenced writes, lease renewal and rescue', () => {
 
   it('completes only for the worker and attempt that hold the lease', async () => {
     const jobId = await insertJob(db.pool);
-    const [claimed] = await repository.claimDue(1, 'worker-a', LEASE_MS);
+    const [claimed] = await repository.claimDue(1, 'worker-a', LEASE_MS, ALL_TYPES);
     const ref = { jobId, attempt: claimed.attempt };
 
     expect(
@@ -58,7 +58,7 @@ describe('fenced writes, lease renewal and rescue', () => {
 
   it('refuses every write of a worker whose lease ran out, even before the rescue sweep', async () => {
     const jobId = await insertJob(db.pool);
-    const [claimed] = await repository.claimDue(1, 'worker-a', LEASE_MS);
+    const [claimed] = await repository.claimDue(1, 'worker-a', LEASE_MS, ALL_TYPES);
     const ref = { jobId, attempt: claimed.attempt };
     await expireLease(jobId);
 
@@ -73,11 +73,14 @@ describe('fenced writes, lease renewal and rescue', () => {
 
   it('lets a rescued job be claimed again and fences out its previous worker', async () => {
     const jobId = await insertJob(db.pool, { maxAttempts: 3 });
-    const [first] = await repository.claimDue(1, 'worker-a', LEASE_MS);
+    const [first] = await repository.claimDue(1, 'worker-a', LEASE_MS, ALL_TYPES);
     await expireLease(jobId);
 
     const rescued = await repository.rescueExpiredLeases(100);
-    expect(rescued).toEqual([{ jobId, attempt: 1, workerId: 'worker-a', state: 'running' }]);
+    expect(rescued).toEqual({
+      rescued: [{ jobId, attempt: 1, workerId: 'worker-a', state: 'running' }],
+      refused: [],
+    });
     expect(await records(jobId)).toEqual([
       expect.objectContaining({
         attempt: 1,
@@ -87,7 +90,7 @@ describe('fenced writes, lease renewal and rescue', () => {
       }),
     ]);
 
-    const [second] = await repository.claimDue(1, 'worker-b', LEASE_MS);
+    const [second] = await repository.claimDue(1, 'worker-b', LEASE_MS, ALL_TYPES);
     expect(second).toMatchObject({ jobId, attempt: 2, failedAttempts: 1 });
 
     // The first worker wakes up and tries to finish: nothing it writes lands.
@@ -112,10 +115,10 @@ describe('fenced writes, lease renewal and rescue', () => {
 
   it('fails a job with lease_expired when its last allowed attempt is lost', async () => {
     const jobId = await insertJob(db.pool, { maxAttempts: 1 });
-    await repository.claimDue(1, 'worker-a', LEASE_MS);
+    await repository.claimDue(1, 'worker-a', LEASE_MS, ALL_TYPES);
     await expireLease(jobId);
     const rescued = await repository.rescueExpiredLeases(100);
-    expect(rescued).toEqual([expect.objectContaining({ jobId, state: 'failed' })]);
+    expect(rescued?.rescued).toEqual([expect.objectContaining({ jobId, state: 'failed' })]);
     expect(await row(jobId)).toMatchObject({
       state: 'failed',
       error: { code: 'lease_expired' },
@@ -125,13 +128,16 @@ describe('fenced writes, lease renewal and rescue', () => {
 
   it('rescues each expired lease once when several sweeps run at the same time', async () => {
     const ids = await Promise.all(Array.from({ length: 30 }, () => insertJob(db.pool)));
-    await repository.claimDue(30, 'worker-a', LEASE_MS);
+    await repository.claimDue(30, 'worker-a', LEASE_MS, ALL_TYPES);
     await db.pool.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second'`);
     const sweepers = await Promise.all([1, 2, 3].map(() => openRepository(db.url, 2)));
     try {
       const results = await Promise.all(sweepers.map(({ repository: r }) => r.rescueExpiredLeases(7)));
       const more = await repository.rescueExpiredLeases(100);
-      const rescuedIds = [...results.flat(), ...more].map((attempt) => attempt.jobId);
+      // A sweeper that found the turn taken gets null: another sweep is running.
+      const rescuedIds = [...results, more]
+        .flatMap((batch) => batch?.rescued ?? [])
+        .map((attempt) => attempt.jobId);
       expect(rescuedIds.sort()).toEqual([...ids].sort());
       const { rows } = await db.pool.query(
         `SELECT count(*)::int AS n FROM job_attempts WHERE outcome = 'lost'`,
@@ -145,7 +151,7 @@ describe('fenced writes, lease renewal and rescue', () => {
   it('renews only the leases the worker still holds', async () => {
     const kept = await insertJob(db.pool);
     const lost = await insertJob(db.pool);
-    const claimed = await repository.claimDue(2, 'worker-a', 1_000);
+    const claimed = await repository.claimDue(2, 'worker-a', 1_000, ALL_TYPES);
     await expireLease(lost);
     await repository.rescueExpiredLeases(10);
     const before = (await row(kept)).lease_expires_at as Date;
@@ -162,7 +168,7 @@ describe('fenced writes, lease renewal and rescue', () => {
     const jobId = await insertJob(db.pool, { maxAttempts: 1 });
     const interrupted = { code: 'worker_shutdown', message: 'released' };
     for (const attempt of [1, 2]) {
-      const [claimed] = await repository.claimDue(1, `worker-${attempt}`, LEASE_MS);
+      const [claimed] = await repository.claimDue(1, `worker-${attempt}`, LEASE_MS, ALL_TYPES);
       expect(claimed).toMatchObject({ jobId, attempt, failedAttempts: 0 });
       expect(
         await repository.scheduleRetry(
@@ -174,7 +180,7 @@ describe('fenced writes, lease renewal and rescue', () => {
         ),
       ).toBe(true);
     }
-    const [third] = await repository.claimDue(1, 'worker-3', LEASE_MS);
+    const [third] = await repository.claimDue(1, 'worker-3', LEASE_MS, ALL_TYPES);
     expect(third).toMatchObject({ jobId, attempt: 3 });
     expect(
       await repository.markCompleted('worker-3', [{ jobId, attempt: 3, resultJson: JSON.stringify(null) }]),
@@ -190,11 +196,11 @@ describe('fenced writes, lease renewal and rescue', () => {
 
   it('makes a retried job claimable only after its backoff', async () => {
     const jobId = await insertJob(db.pool);
-    await repository.claimDue(1, 'worker-a', LEASE_MS);
+    await repository.claimDue(1, 'worker-a', LEASE_MS, ALL_TYPES);
     expect(
       await repository.scheduleRetry('worker-a', { jobId, attempt: 1 }, AttemptOutcome.Failed, boom, 60_000),
     ).toBe(true);
-    expect(await repository.claimDue(1, 'worker-b', LEASE_MS)).toEqual([]);
+    expect(await repository.claimDue(1, 'worker-b', LEASE_MS, ALL_TYPES)).toEqual([]);
     const job = await row(jobId);
     expect(job).toMatchObject({ state: 'running', lease_expires_at: null, failed_attempts: 1 });
     expect((job.available_at as Date).getTime() - Date.now()).toBeGreaterThan(50_000);

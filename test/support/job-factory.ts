@@ -1,6 +1,9 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Pool } from 'pg';
 
+/** The built-in job types: what a worker running the service's own handlers claims. */
+export const ALL_TYPES = ['noop', 'echo', 'sleep', 'fail'];
+
 export interface JobSeed {
   jobId?: string;
   jobType?: string;
