@@ -4,6 +4,8 @@ import { STATUS_CODES } from 'node:http';
 import {
   IdempotencyKeyReusedError,
   JobNotFoundError,
+  JobStateConflictError,
+  JobTypeNotFoundError,
   RequestValidationError,
   type FieldError,
 } from '../jobs/jobs.errors';
@@ -26,6 +28,12 @@ export function toProblem(error: unknown): Problem {
     return { status: 400, code: 'validation_failed', detail: error.message, errors: error.errors };
   }
   if (error instanceof JobNotFoundError) return { status: 404, code: 'job_not_found', detail: error.message };
+  if (error instanceof JobTypeNotFoundError) {
+    return { status: 404, code: 'job_type_not_found', detail: error.message };
+  }
+  if (error instanceof JobStateConflictError) {
+    return { status: 409, code: 'job_state_conflict', detail: error.message };
+  }
   if (error instanceof IdempotencyKeyReusedError) {
     return { status: 409, code: 'idempotency_key_reused', detail: error.message };
   }

@@ -25,6 +25,8 @@ export function presentJob(job: JobEntity): JobResponse {
     started_at: iso(job.startedAt),
     finished_at: iso(job.finishedAt),
     next_attempt_at: waitingForRetry ? iso(job.availableAt) : null,
+    cancel_requested_at: iso(job.cancelRequestedAt),
+    retry_of: job.retryOf,
   };
 }
 

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import {
+  ApiAcceptedResponse,
   ApiBadRequestResponse,
   ApiBearerAuth,
   ApiConflictResponse,
@@ -16,8 +17,10 @@ import {
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ProblemResponse } from '../common/problem.response';
+import { CancelJobDto, CancelMatchingJobsDto } from './dto/cancel-jobs.dto';
 import { CreateJobDto, CreateJobsBatchDto } from './dto/create-job.dto';
 import {
+  CancelMatchingResponse,
   JobBatchResponse,
   JobDetailResponse,
   JobListResponse,
@@ -101,10 +104,95 @@ export class JobsController {
     return this.jobs.get(jobId);
   }
 
+  @Post('jobs/cancel')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Cancel every unfinished job matching a filter',
+    description:
+      'At least one of job_type, state and created_before. Jobs with no live attempt are cancelled at once; ' +
+      'running attempts are stopped by their workers. Done in rounds of 1,000 jobs, each its own transaction.',
+  })
+  @ApiAcceptedResponse({ type: CancelMatchingResponse })
+  @ApiBadRequestResponse({ type: ProblemResponse, description: 'No filter field, or an invalid one' })
+  async cancelMatching(@Body() body: CancelMatchingJobsDto): Promise<CancelMatchingResponse> {
+    return this.jobs.cancelMatching(body);
+  }
+
+  @Post('jobs/:job_id/cancel')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Cancel a job',
+    description:
+      'A job with no live attempt (pending, or waiting for a retry) is cancelled at once. A running attempt ' +
+      'is stopped through its AbortSignal by the worker holding it, within about a second, and the job ends ' +
+      'cancelled; if the handler finishes first, the job keeps that outcome (cancel_requested_at shows the ' +
+      'request). Repeating the request for a job still being stopped answers it as it is.',
+  })
+  @ApiParam({ name: 'job_id', format: 'uuid', example: '019ac9a2-5b3e-7c41-9d6a-2f0e4b8c1d23' })
+  @ApiOkResponse({ type: JobDetailResponse })
+  @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiNotFoundResponse({ type: ProblemResponse })
+  @ApiConflictResponse({
+    type: ProblemResponse,
+    description: 'The job is already completed, failed or cancelled',
+  })
+  async cancel(@Param('job_id') jobId: string, @Body() body: CancelJobDto): Promise<JobDetailResponse> {
+    return this.jobs.cancel(jobId, body ?? {});
+  }
+
+  @Post('jobs/:job_id/retry')
+  @HttpCode(201)
+  @ApiOperation({
+    summary: 'Run a failed or cancelled job again, as a new job',
+    description:
+      'Creates a job with the same job_type, payload, priority, max_attempts and timeout_ms, due now, whose ' +
+      'retry_of names the old one. The old job does not change.',
+  })
+  @ApiParam({ name: 'job_id', format: 'uuid', example: '019ac9a2-5b3e-7c41-9d6a-2f0e4b8c1d23' })
+  @ApiCreatedResponse({ type: JobResponse, description: 'The new job; Location points at it' })
+  @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiNotFoundResponse({ type: ProblemResponse })
+  @ApiConflictResponse({ type: ProblemResponse, description: 'The job is not failed or cancelled' })
+  async retry(
+    @Param('job_id') jobId: string,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<JobResponse> {
+    const job = await this.jobs.retry(jobId);
+    response.location(`/jobs/${job.job_id}`);
+    return job;
+  }
+
   @Get('job-types')
-  @ApiOperation({ summary: 'The registered job types and the payload each expects (JSON Schema)' })
+  @ApiOperation({
+    summary: 'The registered job types, the payload each expects (JSON Schema), and whether paused',
+  })
   @ApiOkResponse({ type: [JobTypeResponse] })
-  jobTypes(): JobTypeResponse[] {
+  async jobTypes(): Promise<JobTypeResponse[]> {
     return this.jobs.jobTypes();
+  }
+
+  @Post('job-types/:job_type/pause')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Stop workers claiming jobs of this type',
+    description:
+      'Takes effect at the next claim of every worker (the claim statement reads the pause). Running attempts ' +
+      'finish; jobs wait, pending, until the type is resumed. Pausing a paused type changes nothing.',
+  })
+  @ApiParam({ name: 'job_type', example: 'email.send' })
+  @ApiOkResponse({ type: JobTypeResponse })
+  @ApiNotFoundResponse({ type: ProblemResponse, description: 'No such job type is registered' })
+  async pause(@Param('job_type') jobType: string): Promise<JobTypeResponse> {
+    return this.jobs.pause(jobType);
+  }
+
+  @Post('job-types/:job_type/resume')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Let workers claim jobs of this type again', description: 'Wakes every worker.' })
+  @ApiParam({ name: 'job_type', example: 'email.send' })
+  @ApiOkResponse({ type: JobTypeResponse })
+  @ApiNotFoundResponse({ type: ProblemResponse, description: 'No such job type is registered' })
+  async resume(@Param('job_type') jobType: string): Promise<JobTypeResponse> {
+    return this.jobs.resume(jobType);
   }
 }

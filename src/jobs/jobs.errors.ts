@@ -31,3 +31,26 @@ export class IdempotencyKeyReusedError extends Error {
     this.name = 'IdempotencyKeyReusedError';
   }
 }
+
+/** The job's state does not allow the request (cancel a finished job, retry one that did not fail). Maps to 409. */
+export class JobStateConflictError extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly state: string,
+    action: string,
+  ) {
+    super(`Job ${jobId} is ${state}: it cannot be ${action}`);
+    this.name = 'JobStateConflictError';
+  }
+}
+
+/** Maps to 404. */
+export class JobTypeNotFoundError extends Error {
+  constructor(
+    readonly jobType: string,
+    known: string[],
+  ) {
+    super(`No job type "${jobType}" is registered; known types: ${known.join(', ')}`);
+    this.name = 'JobTypeNotFoundError';
+  }
+}

@@ -12,9 +12,13 @@ import { CreateJobDto } from './dto/create-job.dto';
 import type { JobDetailResponse, JobListResponse, JobResponse } from './dto/job.response';
 import type { ListJobsQuery } from './dto/list-jobs.query';
 import { presentJob, presentJobDetail } from './job.presenter';
+import { JobState, TERMINAL_STATES } from '../persistence/job-state';
+import type { CancelJobDto, CancelMatchingJobsDto } from './dto/cancel-jobs.dto';
 import {
   IdempotencyKeyReusedError,
   JobNotFoundError,
+  JobStateConflictError,
+  JobTypeNotFoundError,
   RequestValidationError,
   type FieldError,
 } from './jobs.errors';
@@ -22,6 +26,8 @@ import {
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const DEFAULT_PAGE_SIZE = 20;
+/** Jobs per statement of a bulk cancel: each round is a short transaction of its own. */
+const CANCEL_ROUND_SIZE = 1_000;
 
 export interface CreatedJob {
   job: JobResponse;
@@ -85,9 +91,7 @@ export class JobsService {
   }
 
   async get(jobId: string): Promise<JobDetailResponse> {
-    if (!UUID_PATTERN.test(jobId)) {
-      throw new RequestValidationError([{ field: 'job_id', message: 'job_id must be a UUID' }]);
-    }
+    assertJobId(jobId);
     const job = await this.repository.findJob(jobId);
     if (!job) throw new JobNotFoundError(jobId);
     const attempts = job.attempts > 0 ? await this.repository.findAttempts(jobId) : [];
@@ -111,8 +115,77 @@ export class JobsService {
     };
   }
 
-  jobTypes(): JobTypeDescription[] {
-    return this.registry.describe();
+  /**
+   * Cancels a job with no live attempt at once; for a live one, requests the cancel, which its worker
+   * carries out. A job already cancel-requested is answered as it is; a terminal one is a conflict.
+   */
+  async cancel(jobId: string, body: CancelJobDto): Promise<JobDetailResponse> {
+    assertJobId(jobId);
+    const changed = await this.repository.cancelJob(jobId, body.reason ?? null);
+    const job = await this.get(jobId);
+    if (!changed && TERMINAL_STATES.includes(job.state as JobState)) {
+      throw new JobStateConflictError(jobId, job.state, 'cancelled');
+    }
+    return job;
+  }
+
+  /** Requests the cancel of every unfinished job matching the filter, in rounds; returns how many. */
+  async cancelMatching(body: CancelMatchingJobsDto): Promise<{ matched: number }> {
+    if (body.job_type === undefined && body.state === undefined && body.created_before === undefined) {
+      throw new RequestValidationError([
+        { field: '(body)', message: 'give at least one of job_type, state and created_before' },
+      ]);
+    }
+    const filter = {
+      jobType: body.job_type,
+      state: body.state,
+      createdBefore: body.created_before === undefined ? undefined : new Date(body.created_before),
+    };
+    let matched = 0;
+    // Each round skips rows locked at that instant (being claimed or finished); a later round finds them.
+    for (;;) {
+      const changed = await this.repository.cancelMatching(filter, body.reason ?? null, CANCEL_ROUND_SIZE);
+      matched += changed;
+      if (changed === 0) return { matched };
+    }
+  }
+
+  /** Creates a new job repeating a failed or cancelled one; the old job does not change. */
+  async retry(jobId: string): Promise<JobResponse> {
+    assertJobId(jobId);
+    const created = await this.repository.retryAsNewJob(jobId);
+    if (created) {
+      this.metrics.jobsCreated.inc({ job_type: created.jobType });
+      return presentJob(created);
+    }
+    const job = await this.repository.findJob(jobId);
+    if (!job) throw new JobNotFoundError(jobId);
+    throw new JobStateConflictError(jobId, job.state, 'retried (only failed and cancelled jobs can be)');
+  }
+
+  async pause(jobType: string): Promise<JobTypeDescription & { paused: boolean }> {
+    this.assertJobType(jobType);
+    await this.repository.pauseJobType(jobType);
+    return this.jobType(jobType);
+  }
+
+  async resume(jobType: string): Promise<JobTypeDescription & { paused: boolean }> {
+    this.assertJobType(jobType);
+    await this.repository.resumeJobType(jobType);
+    return this.jobType(jobType);
+  }
+
+  async jobTypes(): Promise<(JobTypeDescription & { paused: boolean })[]> {
+    const paused = await this.repository.pausedJobTypes();
+    return this.registry.describe().map((type) => ({ ...type, paused: paused.has(type.job_type) }));
+  }
+
+  private async jobType(jobType: string): Promise<JobTypeDescription & { paused: boolean }> {
+    return (await this.jobTypes()).find((type) => type.job_type === jobType)!;
+  }
+
+  private assertJobType(jobType: string): void {
+    if (!this.registry.get(jobType)) throw new JobTypeNotFoundError(jobType, this.registry.types());
   }
 
   private validatePayload(body: CreateJobDto): Promise<FieldError[]> {
@@ -130,6 +203,12 @@ export class JobsService {
       idempotencyKey,
       requestHash,
     };
+  }
+}
+
+function assertJobId(jobId: string): void {
+  if (!UUID_PATTERN.test(jobId)) {
+    throw new RequestValidationError([{ field: 'job_id', message: 'job_id must be a UUID' }]);
   }
 }
 

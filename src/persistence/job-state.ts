@@ -4,6 +4,8 @@ export enum JobState {
   Running = 'running',
   Completed = 'completed',
   Failed = 'failed',
+  /** Terminal, reached only through an explicit cancel request. */
+  Cancelled = 'cancelled',
 }
 
 export const JOB_STATES = Object.values(JobState);
@@ -16,7 +18,12 @@ export enum AttemptOutcome {
   TimedOut = 'timed_out',
   Lost = 'lost',
   Interrupted = 'interrupted',
+  /** Stopped by a cancel request. */
+  Cancelled = 'cancelled',
 }
+
+/** States a job never leaves. */
+export const TERMINAL_STATES: readonly JobState[] = [JobState.Completed, JobState.Failed, JobState.Cancelled];
 
 /** Outcomes that count against max_attempts. An interrupted attempt (released at shutdown) does not. */
 export const FAILING_OUTCOMES = [
@@ -25,7 +32,11 @@ export const FAILING_OUTCOMES = [
   AttemptOutcome.Lost,
 ] as const;
 export type ClosingOutcome =
-  AttemptOutcome.Failed | AttemptOutcome.TimedOut | AttemptOutcome.Lost | AttemptOutcome.Interrupted;
+  | AttemptOutcome.Failed
+  | AttemptOutcome.TimedOut
+  | AttemptOutcome.Lost
+  | AttemptOutcome.Interrupted
+  | AttemptOutcome.Cancelled;
 
 export interface JobErrorBody {
   code: string;

@@ -27,4 +27,8 @@ export class JobEntity {
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt!: Date | null;
   @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
+  @Column({ name: 'cancel_requested_at', type: 'timestamptz', nullable: true })
+  cancelRequestedAt!: Date | null;
+  @Column({ name: 'cancel_reason', type: 'text', nullable: true }) cancelReason!: string | null;
+  @Column({ name: 'retry_of', type: 'uuid', nullable: true }) retryOf!: string | null;
 }

@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { JobAttemptEntity } from './job-attempt.entity';
 import type { ClosingOutcome, JobErrorBody } from './job-state';
-import { JobState } from './job-state';
+import { JOB_STATES, JobState } from './job-state';
 import { JobEntity } from './job.entity';
 import * as SQL from './job.sql';
 import { DatabaseUnavailableError, isConnectionError } from './persistence.errors';
@@ -41,6 +41,18 @@ export interface ClaimedJob {
 export interface AttemptRef {
   jobId: string;
   attempt: number;
+}
+
+/** A live attempt whose lease was renewed; `cancelRequested` when an operator asked to cancel its job. */
+export interface RenewedAttempt extends AttemptRef {
+  cancelRequested: boolean;
+}
+
+/** Which unfinished jobs a bulk cancel applies to; an absent field matches any. */
+export interface CancelFilter {
+  jobType?: string;
+  state?: JobState.Pending | JobState.Running;
+  createdBefore?: Date;
 }
 
 export interface Completion extends AttemptRef {
@@ -162,11 +174,15 @@ export class JobRepository {
   }
 
   /** Extends the leases this worker still holds; the answer lists exactly those (others were rescued). */
-  async renewLeases(workerId: string, attempts: AttemptRef[], leaseMs: number): Promise<AttemptRef[]> {
+  async renewLeases(workerId: string, attempts: AttemptRef[], leaseMs: number): Promise<RenewedAttempt[]> {
     if (attempts.length === 0) return [];
     const live = JSON.stringify(attempts.map((a) => ({ job_id: a.jobId, attempt: a.attempt })));
     const rows = await this.prepared('renew-leases', SQL.RENEW_LEASES, [workerId, live, leaseMs]);
-    return rows.map((row) => ({ jobId: row.job_id as string, attempt: row.attempt as number }));
+    return rows.map((row) => ({
+      jobId: row.job_id as string,
+      attempt: row.attempt as number,
+      cancelRequested: row.cancel_requested as boolean,
+    }));
   }
 
   /** Completes the given attempts (each fenced on its own); returns the job ids actually completed. */
@@ -214,6 +230,61 @@ export class JobRepository {
       JSON.stringify(error),
     ]);
     return rows.length === 1;
+  }
+
+  /**
+   * Closes a live attempt as `cancelled` and cancels its job, when a cancel was requested for it. False:
+   * the attempt was no longer ours (or no cancel was requested).
+   */
+  async markCancelled(workerId: string, ref: AttemptRef): Promise<boolean> {
+    const rows = await this.prepared('mark-cancelled', SQL.MARK_CANCELLED, [
+      ref.jobId,
+      ref.attempt,
+      workerId,
+    ]);
+    return rows.length === 1;
+  }
+
+  /**
+   * Requests the cancel of one job (see CANCEL_JOB). Returns the job as changed, or null when nothing
+   * changed: the job is unknown, terminal, or its cancel was already requested.
+   */
+  async cancelJob(jobId: string, reason: string | null): Promise<JobEntity | null> {
+    const [row] = await this.query(SQL.CANCEL_JOB, [reason, jobId]);
+    return row ? this.toJobEntity(row) : null;
+  }
+
+  /** Requests the cancel of up to `limit` unfinished jobs matching `filter`; returns how many it changed. */
+  async cancelMatching(filter: CancelFilter, reason: string | null, limit: number): Promise<number> {
+    const rows = await this.query(SQL.CANCEL_MATCHING, [
+      reason,
+      filter.jobType ?? null,
+      filter.state ?? null,
+      filter.createdBefore ?? null,
+      limit,
+    ]);
+    return rows.length;
+  }
+
+  /** Creates a new job repeating a failed or cancelled one; null when that job is in any other state. */
+  async retryAsNewJob(jobId: string): Promise<JobEntity | null> {
+    const [row] = await this.query(SQL.RETRY_AS_NEW_JOB, [jobId]);
+    return row ? this.toJobEntity(row) : null;
+  }
+
+  /** Stops every worker claiming jobs of `jobType` from its next claim on (idempotent). */
+  async pauseJobType(jobType: string): Promise<void> {
+    await this.query(SQL.PAUSE_JOB_TYPE, [jobType]);
+  }
+
+  /** Lets workers claim jobs of `jobType` again (idempotent). */
+  async resumeJobType(jobType: string): Promise<void> {
+    await this.query(SQL.RESUME_JOB_TYPE, [jobType]);
+  }
+
+  async pausedJobTypes(): Promise<Set<string>> {
+    const rows = await this.query(SQL.LIST_PAUSED_JOB_TYPES, []);
+    return new Set(rows.map((row) => row.job_type as string));
   }
 
   /**
@@ -293,7 +364,7 @@ export class JobRepository {
        FROM jobs GROUP BY state`,
       [],
     );
-    const byState = { pending: 0, running: 0, completed: 0, failed: 0 } as Record<JobState, number>;
+    const byState = Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>;
     let liveAttempts = 0;
     for (const row of rows) {
       byState[row.state as JobState] = row.count as number;

@@ -11,6 +11,16 @@
  */
 export const JOBS_DUE_CHANNEL = 'job_service_jobs_due';
 
+/**
+ * The channel a cancel request is announced on, with the job id as payload: the worker holding that job's
+ * live attempt aborts it at once. Heartbeats carry the same news, for a worker that missed it.
+ */
+export const CANCEL_REQUESTED_CHANNEL = 'job_service_cancel_requested';
+
+/** The error a cancelled job carries: code `cancelled`, the operator's reason as its message. */
+const CANCEL_ERROR = (reason: string): string =>
+  `jsonb_build_object('code', 'cancelled', 'message', coalesce(${reason}, 'Cancelled on request'))`;
+
 /** Columns a worker needs to run a claimed attempt. */
 const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_attempts, j.max_attempts, j.timeout_ms,
   j.attempt_started_at, j.lease_expires_at`;
@@ -21,13 +31,15 @@ const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_a
  * rows another claimer holds instead of waiting on them; select and update are one statement, so no job
  * is handed out twice. The scan follows jobs_claim_idx, which holds only claimable rows (available_at is
  * NULL while leased or terminal); due jobs of other types are passed over and stay pending for a worker
- * that can run them.
+ * that can run them, and so are paused types (read once per statement, so a pause holds from the next
+ * claim of every worker on).
  */
 export const CLAIM_DUE = `
 WITH due AS (
   SELECT job_id, available_at AS due_at
   FROM jobs
   WHERE available_at IS NOT NULL AND available_at <= now() AND job_type = ANY($4::text[])
+    AND job_type <> ALL(ARRAY(SELECT job_type FROM job_type_pauses))
   ORDER BY priority DESC, available_at, job_id
   LIMIT $1
   FOR UPDATE SKIP LOCKED
@@ -46,7 +58,8 @@ RETURNING ${CLAIMED_COLUMNS}, due.due_at`;
 
 /**
  * Extend the leases of worker $1's live attempts listed in $2 (a JSON array of {job_id, attempt}) to
- * now() + $3 ms. Returns the attempts still held; one missing from the answer was rescued and is lost.
+ * now() + $3 ms. Returns the attempts still held, each saying whether a cancel was requested for it; one
+ * missing from the answer was rescued and is lost.
  */
 export const RENEW_LEASES = `
 UPDATE jobs j
@@ -54,7 +67,7 @@ SET lease_expires_at = now() + $3 * interval '1 millisecond'
 FROM jsonb_to_recordset($2::jsonb) AS live(job_id uuid, attempt integer)
 WHERE j.job_id = live.job_id AND j.attempts = live.attempt AND j.worker_id = $1
   AND j.lease_expires_at > now()
-RETURNING j.job_id, j.attempts AS attempt, j.lease_expires_at`;
+RETURNING j.job_id, j.attempts AS attempt, j.lease_expires_at, j.cancel_requested_at IS NOT NULL AS cancel_requested`;
 
 /**
  * Complete many attempts of worker $1 at once; $2 is a JSON array of {job_id, attempt, result}.
@@ -74,15 +87,19 @@ RETURNING j.job_id`;
 
 /**
  * Close attempt $2 of job $1 held by worker $3 with outcome $4 and error $5, and make the job claimable
- * again after $6 ms. Every outcome but `interrupted` (a release at shutdown) counts against max_attempts.
- * The attempt record and the job update are one statement, so neither exists without the other; the
- * NOTIFY tells every worker when the retry is due.
+ * again after $6 ms, or, when a cancel was requested meanwhile, cancel the job instead of retrying it.
+ * Every outcome but `interrupted` (a release at shutdown) counts against max_attempts. The attempt record
+ * and the job update are one statement, so neither exists without the other; the NOTIFY tells every
+ * worker when the retry is due.
  */
 export const SCHEDULE_RETRY = `
 WITH closed AS (
   UPDATE jobs j
   SET lease_expires_at = NULL,
-      available_at = now() + $6 * interval '1 millisecond',
+      available_at = CASE WHEN j.cancel_requested_at IS NULL THEN now() + $6 * interval '1 millisecond' END,
+      state = CASE WHEN j.cancel_requested_at IS NULL THEN j.state ELSE 'cancelled' END,
+      error = CASE WHEN j.cancel_requested_at IS NOT NULL THEN ${CANCEL_ERROR('j.cancel_reason')} END,
+      finished_at = CASE WHEN j.cancel_requested_at IS NOT NULL THEN now() END,
       failed_attempts = j.failed_attempts + CASE WHEN $4 = 'interrupted' THEN 0 ELSE 1 END
   WHERE j.job_id = $1 AND j.attempts = $2 AND j.worker_id = $3 AND j.lease_expires_at > now()
   RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.available_at
@@ -118,6 +135,92 @@ WHERE available_at IS NOT NULL AND available_at <= now() AND job_type <> ALL($1:
 GROUP BY job_type`;
 
 /**
+ * Close attempt $2 of job $1 held by worker $3 as `cancelled` and cancel the job: the worker stopped the
+ * handler because a cancel was requested. Fenced like every transition; the lease need not hold, as
+ * nothing but this cancel (or a rescue that cancels too) can follow a requested cancel.
+ */
+export const MARK_CANCELLED = `
+WITH closed AS (
+  UPDATE jobs j
+  SET state = 'cancelled',
+      error = ${CANCEL_ERROR('j.cancel_reason')},
+      finished_at = now(),
+      lease_expires_at = NULL
+  WHERE j.job_id = $1 AND j.attempts = $2 AND j.worker_id = $3 AND j.lease_expires_at IS NOT NULL
+    AND j.cancel_requested_at IS NOT NULL
+  RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.error
+)
+INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+SELECT job_id, attempts, worker_id, attempt_started_at, now(), 'cancelled', error FROM closed
+RETURNING job_id`;
+
+/**
+ * The cancel request itself, for the jobs `selected` picks (locked, so that a claim or a transition in
+ * flight settles first): a job with no live attempt is cancelled at once; one with a live attempt gets
+ * cancel_requested_at and its worker is told through CANCEL_REQUESTED_CHANNEL. $1 is the reason.
+ */
+const cancelJobs = (selected: string): string => `
+WITH target AS (${selected}),
+cancelled AS (
+  UPDATE jobs j
+  SET cancel_requested_at = now(),
+      cancel_reason = $1,
+      state = CASE WHEN j.lease_expires_at IS NULL THEN 'cancelled' ELSE j.state END,
+      error = CASE WHEN j.lease_expires_at IS NULL THEN ${CANCEL_ERROR('$1::text')} END,
+      finished_at = CASE WHEN j.lease_expires_at IS NULL THEN now() END,
+      available_at = NULL
+  FROM target
+  WHERE j.job_id = target.job_id AND j.state IN ('pending', 'running') AND j.cancel_requested_at IS NULL
+  RETURNING j.*
+)
+SELECT cancelled.*
+FROM cancelled
+LEFT JOIN LATERAL (SELECT pg_notify('${CANCEL_REQUESTED_CHANNEL}', cancelled.job_id::text)
+                   WHERE cancelled.lease_expires_at IS NOT NULL) AS told ON true`;
+
+/** Cancel request for job $2 (see cancelJobs); no row when it is terminal or already cancel-requested. */
+export const CANCEL_JOB = cancelJobs(`SELECT job_id FROM jobs WHERE job_id = $2 FOR UPDATE`);
+
+/**
+ * Cancel request for up to $5 unfinished jobs matching the filter: job type $2, state $3, created before
+ * $4 (each NULL for any). SKIP LOCKED passes over rows being claimed or finished this instant: the caller
+ * repeats until a round finds nothing, so they are picked up by a later round.
+ */
+export const CANCEL_MATCHING = cancelJobs(`
+  SELECT job_id FROM jobs
+  WHERE state IN ('pending', 'running') AND cancel_requested_at IS NULL
+    AND ($2::text IS NULL OR job_type = $2) AND ($3::text IS NULL OR state = $3)
+    AND ($4::timestamptz IS NULL OR created_at < $4)
+  LIMIT $5
+  FOR UPDATE SKIP LOCKED`);
+
+/**
+ * A new job repeating failed or cancelled job $1: same type, payload, priority, max_attempts and
+ * timeout_ms, due now, linked by retry_of. No row when job $1 is in another state (or does not exist).
+ */
+export const RETRY_AS_NEW_JOB = `
+WITH inserted AS (
+  INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms, retry_of)
+  SELECT job_id_v7(), job_type, payload, priority, now(), now(), max_attempts, timeout_ms, job_id
+  FROM jobs
+  WHERE job_id = $1 AND state IN ('failed', 'cancelled')
+  RETURNING *
+)
+SELECT inserted.*
+FROM inserted, (SELECT pg_notify('${JOBS_DUE_CHANNEL}', '') FROM inserted) AS wake`;
+
+/** Pauses claiming of job type $1 (a no-op when already paused). */
+export const PAUSE_JOB_TYPE = `INSERT INTO job_type_pauses (job_type) VALUES ($1) ON CONFLICT (job_type) DO NOTHING`;
+
+/** Resumes claiming of job type $1 and wakes the workers, whose queue may hold due jobs of it. */
+export const RESUME_JOB_TYPE = `
+WITH resumed AS (DELETE FROM job_type_pauses WHERE job_type = $1 RETURNING job_type)
+SELECT pg_notify('${JOBS_DUE_CHANNEL}', '') FROM resumed`;
+
+/** The paused job types. */
+export const LIST_PAUSED_JOB_TYPES = `SELECT job_type FROM job_type_pauses ORDER BY job_type`;
+
+/**
  * Takes the turn to sweep when no sweep started within the last $1 ms, across all workers: one row that
  * the sweeping transaction holds, so concurrent workers skip it instead of waiting or scanning again.
  */
@@ -135,8 +238,9 @@ RETURNING true AS acquired`;
  * them, of the jobs `selected` picks. A job with failed attempts left becomes claimable at once and keeps
  * its place in the queue (available_at = run_at): the lease that ran out already paused it, and a crash
  * should not send it behind newer work. One whose failures reach max_attempts fails with that error (code
- * lease_expired). It scans the table (no index on lease_expires_at, so that finishing a job is a HOT
- * update); callers hold TAKE_SWEEP_TURN so that one sweep runs at a time, and SKIP LOCKED passes over rows
+ * lease_expired). A job whose cancel was requested is cancelled instead, its attempt closed `cancelled`:
+ * the worker that should have stopped it is gone. It scans the table (no index on lease_expires_at, so
+ * that finishing a job is a HOT update); callers hold TAKE_SWEEP_TURN so that one sweep runs at a time, and SKIP LOCKED passes over rows
  * being finished.
  */
 const rescueExpiredLeases = (selected: string): string => `
@@ -151,18 +255,25 @@ WITH expired AS (
 closed AS (
   UPDATE jobs j
   SET lease_expires_at = NULL,
-      failed_attempts = j.failed_attempts + 1,
-      state = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN 'failed' ELSE 'running' END,
-      error = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN $2::jsonb END,
-      finished_at = CASE WHEN j.failed_attempts + 1 >= j.max_attempts THEN now() END,
-      available_at = CASE WHEN j.failed_attempts + 1 < j.max_attempts THEN j.run_at END
+      failed_attempts = j.failed_attempts + CASE WHEN j.cancel_requested_at IS NOT NULL THEN 0 ELSE 1 END,
+      state = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                   WHEN j.failed_attempts + 1 >= j.max_attempts THEN 'failed' ELSE 'running' END,
+      error = CASE WHEN j.cancel_requested_at IS NOT NULL THEN ${CANCEL_ERROR('j.cancel_reason')}
+                   WHEN j.failed_attempts + 1 >= j.max_attempts THEN $2::jsonb END,
+      finished_at = CASE WHEN j.cancel_requested_at IS NOT NULL OR j.failed_attempts + 1 >= j.max_attempts
+                         THEN now() END,
+      available_at = CASE WHEN j.cancel_requested_at IS NULL AND j.failed_attempts + 1 < j.max_attempts
+                          THEN j.run_at END
   FROM expired
   WHERE j.job_id = expired.job_id AND j.lease_expires_at < now()
-  RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.state
+  RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.state, j.error
 ),
 recorded AS (
   INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
-  SELECT job_id, attempts, worker_id, attempt_started_at, now(), 'lost', $2::jsonb FROM closed
+  SELECT job_id, attempts, worker_id, attempt_started_at, now(),
+         CASE WHEN state = 'cancelled' THEN 'cancelled' ELSE 'lost' END,
+         CASE WHEN state = 'cancelled' THEN error ELSE $2::jsonb END
+  FROM closed
 )
 SELECT job_id, attempts AS attempt, worker_id, state FROM closed`;
 

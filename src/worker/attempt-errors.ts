@@ -19,6 +19,15 @@ export class LeaseLostError extends Error {
   }
 }
 
+/** Abort reason: an operator cancelled the job; the attempt closes `cancelled` and the job with it. */
+export class JobCancelledError extends Error {
+  readonly code = 'cancelled';
+  constructor() {
+    super('The job was cancelled on request');
+    this.name = 'JobCancelledError';
+  }
+}
+
 /** Abort reason: the worker is shutting down and releases the attempt for another worker. */
 export class WorkerShutdownError extends Error {
   readonly code = 'worker_shutdown';

@@ -77,6 +77,20 @@ export class AttemptRecorder {
     );
   }
 
+  /** Closes the attempt `cancelled` and cancels its job, as requested. False: the attempt was no longer ours. */
+  async cancel(attempt: LiveAttempt): Promise<boolean> {
+    try {
+      return (
+        (await this.whileLeaseHolds([attempt], () =>
+          this.repository.markCancelled(this.config.workerId, attempt.ref),
+        )) ?? false
+      );
+    } catch (error) {
+      this.logger.error({ err: error, job_id: attempt.job.jobId }, 'recording a cancelled attempt failed');
+      return false;
+    }
+  }
+
   /** Hands the attempt back at shutdown: not a failure, claimable again at once. */
   release(attempt: LiveAttempt, error: JobErrorBody): Promise<boolean> {
     return this.scheduleRetry(attempt, AttemptOutcome.Interrupted, error, 0);

@@ -13,7 +13,7 @@ import { LOGGER, type Logger } from '../logging/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobRepository, type ClaimedJob } from '../persistence/job.repository';
 import { JobsDueListener } from '../persistence/jobs-due-listener';
-import { LeaseLostError, WorkerShutdownError } from './attempt-errors';
+import { JobCancelledError, LeaseLostError, WorkerShutdownError } from './attempt-errors';
 import { EventLoopWatchdog } from './event-loop-watchdog.service';
 import { JobRunner } from './job-runner.service';
 import { LiveAttempt, selfFenceMarginMs } from './live-attempt';
@@ -91,6 +91,11 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
 
   liveAttempts(): number {
     return this.live.size;
+  }
+
+  /** Stops the live attempt of `jobId` here, if this worker runs it: a cancel was requested for the job. */
+  cancelRequested(jobId: string): void {
+    this.live.get(jobId)?.abort(new JobCancelledError());
   }
 
   private publishLeases(): void {
@@ -256,10 +261,14 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
         attempts.map((attempt) => attempt.ref),
         this.config.leaseMs,
       );
-      const renewed = new Set(held.map((ref) => `${ref.jobId}:${ref.attempt}`));
+      const renewed = new Map(held.map((ref) => [`${ref.jobId}:${ref.attempt}`, ref]));
       for (const attempt of attempts) {
-        if (renewed.has(`${attempt.job.jobId}:${attempt.job.attempt}`)) attempt.leaseRenewed(sentAt);
-        else if (this.live.get(attempt.job.jobId) === attempt) {
+        const lease = renewed.get(`${attempt.job.jobId}:${attempt.job.attempt}`);
+        if (lease) {
+          attempt.leaseRenewed(sentAt);
+          // The fallback for a cancel request whose notification this worker missed.
+          if (lease.cancelRequested) attempt.abort(new JobCancelledError());
+        } else if (this.live.get(attempt.job.jobId) === attempt) {
           attempt.abort(new LeaseLostError('the lease was no longer held when renewing it'));
         }
       }

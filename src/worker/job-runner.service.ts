@@ -8,7 +8,13 @@ import { LOGGER, type Logger } from '../logging/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { AttemptOutcome } from '../persistence/job-state';
 import { unstorableJsonReason } from '../persistence/storable-text';
-import { AttemptTimeoutError, LeaseLostError, WorkerShutdownError, toJobError } from './attempt-errors';
+import {
+  AttemptTimeoutError,
+  JobCancelledError,
+  LeaseLostError,
+  WorkerShutdownError,
+  toJobError,
+} from './attempt-errors';
 import { AttemptRecorder } from './attempt-recorder.service';
 import type { LiveAttempt } from './live-attempt';
 import { decideAfterFailure, retryDelayMs } from './retry-policy';
@@ -156,6 +162,12 @@ export class JobRunner {
       if (reason instanceof LeaseLostError) {
         log().warn({ reason: reason.message }, 'attempt aborted: lease lost, writing nothing for it');
         return AttemptOutcome.Lost;
+      }
+      if (reason instanceof JobCancelledError) {
+        if (!(await this.recorder.cancel(attempt))) return AttemptOutcome.Lost;
+        this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'cancelled' });
+        log().info('attempt stopped: the job was cancelled');
+        return AttemptOutcome.Cancelled;
       }
       if (reason instanceof WorkerShutdownError) {
         const released = await this.recorder.release(attempt, toJobError(reason));

@@ -160,7 +160,7 @@ describe('fenced writes, lease renewal and rescue', () => {
       claimed.map((job) => ({ jobId: job.jobId, attempt: job.attempt })),
       LEASE_MS,
     );
-    expect(held).toEqual([{ jobId: kept, attempt: 1 }]);
+    expect(held).toEqual([{ jobId: kept, attempt: 1, cancelRequested: false }]);
     expect(((await row(kept)).lease_expires_at as Date).getTime()).toBeGreaterThan(before.getTime() + 30_000);
   });
 

@@ -21,7 +21,7 @@ const IfPresent = (): PropertyDecorator => ValidateIf((_object, value) => value 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2}))?$/i;
 
 /** A calendar date, or a date and time with its offset (RFC 3339), that this process can also parse. */
-const IsTimestamp = (): PropertyDecorator =>
+export const IsTimestamp = (): PropertyDecorator =>
   ValidateBy({
     name: 'isTimestamp',
     validator: {

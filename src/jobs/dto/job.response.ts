@@ -12,7 +12,7 @@ export class AttemptResponse {
   @ApiProperty({ format: 'date-time' }) started_at!: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) finished_at!: string | null;
   @ApiProperty({
-    enum: ['running', 'succeeded', 'failed', 'timed_out', 'lost', 'interrupted'],
+    enum: ['running', 'succeeded', 'failed', 'timed_out', 'lost', 'interrupted', 'cancelled'],
     example: 'succeeded',
   })
   outcome!: string;
@@ -34,7 +34,7 @@ export class JobResponse {
   @ApiProperty({
     type: JobErrorResponse,
     nullable: true,
-    description: 'Why the job failed; null unless failed',
+    description: 'Why the job failed or was cancelled (code `cancelled`); null otherwise',
   })
   error!: JobErrorResponse | null;
   @ApiProperty({ example: 0 }) priority!: number;
@@ -53,6 +53,20 @@ export class JobResponse {
     description: 'While a failed attempt waits for its retry: when the next attempt may start',
   })
   next_attempt_at!: string | null;
+  @ApiProperty({
+    format: 'date-time',
+    nullable: true,
+    type: String,
+    description: 'When a cancel was requested; a running job stays running until its worker stops it',
+  })
+  cancel_requested_at!: string | null;
+  @ApiProperty({
+    format: 'uuid',
+    nullable: true,
+    type: String,
+    description: 'The failed or cancelled job this one retries (POST /jobs/{job_id}/retry)',
+  })
+  retry_of!: string | null;
 }
 
 export class JobDetailResponse extends JobResponse {
@@ -84,4 +98,11 @@ export class JobTypeResponse {
     example: { type: 'object', properties: { ms: { type: 'integer', minimum: 0 } }, required: ['ms'] },
   })
   payload_schema!: object;
+  @ApiProperty({ description: 'True while workers do not claim jobs of this type', example: false })
+  paused!: boolean;
+}
+
+export class CancelMatchingResponse {
+  @ApiProperty({ description: 'Unfinished jobs cancelled, or whose cancel was requested', example: 120 })
+  matched!: number;
 }
