@@ -406,7 +406,7 @@ interface Pick {
 
 const pickArb: fc.Arbitrary<Pick> = fc.record({
   from: fc.oneof(
-    { weight: 4, arbitrary: fc.constant('held' as const) },
+    { weight: 2, arbitrary: fc.constant('held' as const) },
     { weight: 1, arbitrary: fc.constant('stale' as const) },
     { weight: 1, arbitrary: fc.constant('any' as const) },
   ),
@@ -798,6 +798,8 @@ describe('the attempt state machine under random sequences of worker actions', (
     await db.drop();
   });
 
+  // A passing run takes well under a minute; the longer limit leaves a failing one time to shrink its
+  // counterexample and print it with the seed.
   it('keeps both tables within the invariants and in step with the model after every step', async () => {
     const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
     const property = fc.asyncProperty(
@@ -845,5 +847,5 @@ describe('the attempt state machine under random sequences of worker actions', (
     } catch (failure) {
       throw new Error(`Reproduce with FC_SEED=${seed}\n${(failure as Error).message}`);
     }
-  }, 180_000);
+  }, 300_000);
 });
