@@ -10,7 +10,7 @@ import type {
 import { AttemptOutcome, type ClosingOutcome, type JobErrorBody } from '../../src/persistence/job-state';
 import { AttemptTimeoutError, WorkerShutdownError, toJobError } from '../../src/worker/attempt-errors';
 import { decideAfterFailure, retryDelayMs } from '../../src/worker/retry-policy';
-import { eventually, insertJob } from '../support/job-factory';
+import { ALL_TYPES, eventually, insertJob } from '../support/job-factory';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
@@ -62,13 +62,18 @@ interface WorkerPort {
 function workerPort(repository: JobRepository, workerId: string): WorkerPort {
   return {
     workerId,
-    claim: (limit, leaseMs) => repository.claimDue(limit, workerId, leaseMs),
-    renew: (refs, leaseMs) => repository.renewLeases(workerId, refs, leaseMs),
+    claim: (limit, leaseMs) => repository.claimDue(limit, workerId, leaseMs, ALL_TYPES),
+    renew: async (refs, leaseMs) =>
+      (await repository.renewLeases(workerId, refs, leaseMs)).map(({ jobId, attempt }) => ({
+        jobId,
+        attempt,
+      })),
     complete: (completions) => repository.markCompleted(workerId, completions),
     scheduleRetry: (ref, outcome, error, delayMs) =>
       repository.scheduleRetry(workerId, ref, outcome, error, delayMs),
     fail: (ref, outcome, error) => repository.markFailed(workerId, ref, outcome, error),
-    rescue: (limit, minIntervalMs) => repository.rescueExpiredLeases(limit, minIntervalMs),
+    rescue: async (limit, minIntervalMs) =>
+      (await repository.rescueExpiredLeases(limit, minIntervalMs))?.rescued ?? [],
   };
 }
 
