@@ -6,14 +6,20 @@ import { AppModule } from './app.module';
 import { jsonBodyParser } from './common/http-body';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
-import { runsApi, type AppConfig } from './config/app-config';
+import { runsApi, runsWorker, type AppConfig } from './config/app-config';
 import { PinoNestLogger, type Logger } from './logging/logger';
+import { ClaimLoopService } from './worker/claim-loop.service';
+import { EventLoopWatchdog } from './worker/event-loop-watchdog.service';
+import { RescuerService } from './worker/rescuer.service';
 
 /** Builds the application for `config.role`, exactly as main.ts serves it (the e2e tests use this too). */
 export async function createApp(config: AppConfig, logger: Logger): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(config, logger), {
     bodyParser: false,
     logger: new PinoNestLogger(logger),
+    // Nest's default answer to a failing module is process.abort(): main.ts must close what was opened
+    // and exit with its own code instead.
+    abortOnError: false,
   });
   app.disable('x-powered-by');
   app.use(jsonBodyParser(config.maxBodyBytes));
@@ -21,6 +27,18 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
   app.useGlobalFilters(new ProblemDetailsFilter(logger));
   if (runsApi(config.role)) setUpSwagger(app);
   return app;
+}
+
+/**
+ * Starts the worker, when the role runs one: the watchdog first (it must see the first claim), then
+ * claiming with its heartbeats and self-fencing, then the rescue sweep. main.ts calls it only once the
+ * process is fully up, after listen; nothing is claimed before, so a failed start-up leaves no job behind.
+ */
+export function startWorker(app: INestApplication, config: AppConfig): void {
+  if (!runsWorker(config.role)) return;
+  app.get(EventLoopWatchdog).start();
+  app.get(ClaimLoopService).startClaiming();
+  app.get(RescuerService).start();
 }
 
 function setUpSwagger(app: INestApplication): void {

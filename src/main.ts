@@ -1,13 +1,33 @@
+// First, so that the signal handlers exist before anything else is loaded.
+import { stopSignal } from './stop-signal';
 import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createApp } from './app.factory';
 import { ConfigError, loadConfig, runsApi, runsWorker, type AppConfig } from './config/app-config';
 import { createLogger, type Logger } from './logging/logger';
-import { runMigrations } from './persistence/data-source';
-import { EmbeddedDatabase, dataDirReachable } from './persistence/embedded-database';
+import type { EmbeddedDatabase } from './persistence/embedded-database';
+import { DatabaseUnreachableError } from './persistence/persistence.errors';
 
-/** Starts what APP_ROLE asks for: api, worker, all, or migrate (apply migrations and exit 0). */
+/**
+ * How long the orderly close may run past SHUTDOWN_GRACE_MS (writing back released attempts, closing
+ * connections) before the process exits anyway. With the default grace of 25 s that is before
+ * Kubernetes' default 30 s.
+ */
+const EXIT_DEADLINE_AFTER_GRACE_MS = 4_000;
+
+/** What start-up has opened so far: the close takes down exactly these. */
+interface Opened {
+  embedded?: EmbeddedDatabase;
+  app?: INestApplication;
+}
+
+/**
+ * Starts what APP_ROLE asks for: api, worker, all, or migrate (apply migrations and exit 0). Whatever
+ * moment a SIGTERM or SIGINT arrives at, during start-up or after, the process closes what it has opened
+ * (draining the worker and releasing its attempts) and exits 0, or exits 1 when that close has not
+ * finished within SHUTDOWN_GRACE_MS + 4 s. A failed start-up closes the same way and exits 1.
+ */
 async function main(): Promise<void> {
   let config: AppConfig;
   try {
@@ -21,25 +41,79 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel, { role: config.role });
 
-  let embedded: EmbeddedDatabase | undefined;
-  if (!config.databaseUrl) {
-    embedded = await startEmbedded(config, logger);
-    config = { ...config, databaseUrl: embedded.url };
+  // Our own signal handling (not Nest's shutdown hooks, which re-raise the signal): stop-signal.ts caught
+  // the signal, perhaps while this process was still loading; from here on it is acted upon.
+  const onStop = (): void => {
+    logger.info({ signal: stopSignal.reason }, 'shutting down');
+    armExitDeadline(config, logger);
+  };
+  if (stopSignal.aborted) onStop();
+  else stopSignal.addEventListener('abort', onStop, { once: true });
+
+  const opened: Opened = {};
+  let failed = false;
+  try {
+    await run(config, logger, stopSignal, opened);
+  } catch (error) {
+    if (!(stopSignal.aborted && error === stopSignal.reason)) {
+      failed = true;
+      reportStartFailure(error, logger);
+      armExitDeadline(config, logger);
+    }
   }
+  try {
+    await opened.app?.close();
+  } catch (error) {
+    failed = true;
+    logger.error({ err: error }, 'shutdown failed');
+  }
+  try {
+    await opened.embedded?.stop();
+  } catch (error) {
+    failed = true;
+    logger.error({ err: error }, 'stopping the embedded PostgreSQL failed');
+  }
+  if (!failed) logger.info('stopped');
+  process.exit(failed ? 1 : 0);
+}
+
+/**
+ * Start-up, step by step. Each step is followed by a look at `stopping`, so that a signal stops it before
+ * the next one; it resolves once the process has been told to stop (or, for migrate, when done).
+ */
+async function run(config: AppConfig, logger: Logger, stopping: AbortSignal, opened: Opened): Promise<void> {
+  if (!config.databaseUrl) {
+    opened.embedded = await startEmbedded(config, logger);
+    config = { ...config, databaseUrl: opened.embedded.url };
+  }
+  stopping.throwIfAborted();
+  const { runMigrations, waitForDatabase } = await import('./persistence/data-source.js');
+  await waitForDatabase(config.databaseUrl!, {
+    retryForMs: config.dbConnectRetryMs,
+    signal: stopping,
+    onRetry: (error, retryInMs, attempt) =>
+      logger.warn({ err: error, attempt, retry_in_ms: retryInMs }, 'the database does not answer; retrying'),
+  });
 
   if (config.role === 'migrate') {
     const applied = await runMigrations(config.databaseUrl!);
     logger.info({ applied }, applied.length ? 'migrations applied' : 'schema already up to date');
-    await embedded?.stop();
     return;
   }
   if (config.migrateOnStart) {
     const applied = await runMigrations(config.databaseUrl!);
     if (applied.length) logger.info({ applied }, 'migrations applied');
   }
+  stopping.throwIfAborted();
 
-  const app = await createApp(config, logger);
+  const { createApp, startWorker } = await import('./app.factory.js');
+  stopping.throwIfAborted();
+  const app = (opened.app = await createApp(config, logger));
+  stopping.throwIfAborted();
   await app.listen(config.port, '0.0.0.0');
+  stopping.throwIfAborted();
+  // Only now, with the port bound and nothing left that can fail, does the worker claim anything.
+  startWorker(app, config);
   const base = `http://localhost:${config.port}`;
   logger.info(
     {
@@ -51,32 +125,36 @@ async function main(): Promise<void> {
       ? `job service ready: API ${base}/jobs, docs ${base}/docs`
       : `worker ready: health ${base}/health/ready`,
   );
+  if (stopping.aborted) return;
+  await new Promise<void>((done) => stopping.addEventListener('abort', () => done(), { once: true }));
+}
 
-  // Our own signal handling (not Nest's shutdown hooks, which re-raise the signal): drain, then exit 0.
-  let closing = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, 'shutting down');
-    app
-      .close()
-      .then(() => embedded?.stop())
-      .then(
-        () => {
-          logger.info('stopped');
-          process.exit(0);
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+function reportStartFailure(error: unknown, logger: Logger): void {
+  if (error instanceof DatabaseUnreachableError) {
+    logger.fatal(
+      { err: error.cause },
+      `cannot start: the database (DATABASE_URL) did not answer within DB_CONNECT_RETRY_MS (${error.waitedMs} ms)`,
+    );
+  } else {
+    logger.fatal({ err: error }, 'start-up failed');
+  }
+}
+
+let exitDeadline: NodeJS.Timeout | undefined;
+
+/** The last resort: an orderly close that hangs (e.g. a database that stopped answering) must not keep the process. */
+function armExitDeadline(config: AppConfig, logger: Logger): void {
+  if (exitDeadline) return;
+  const deadlineMs = config.shutdownGraceMs + EXIT_DEADLINE_AFTER_GRACE_MS;
+  exitDeadline = setTimeout(() => {
+    logger.error({ deadline_ms: deadlineMs }, 'shutdown did not finish in time; exiting now');
+    process.exit(1);
+  }, deadlineMs);
+  exitDeadline.unref();
 }
 
 async function startEmbedded(config: AppConfig, logger: Logger): Promise<EmbeddedDatabase> {
+  const { EmbeddedDatabase, dataDirReachable } = await import('./persistence/embedded-database.js');
   let dataDir = resolve(config.embeddedDataDir);
   if (!dataDirReachable(dataDir)) {
     // As root the server runs as `postgres`, which cannot enter folders such as /root.

@@ -15,6 +15,10 @@ export interface AppConfig {
   role: AppRole;
   port: number;
   dbPoolSize: number;
+  /** Server-side statement_timeout of every pool connection; the client gives up a little later. */
+  dbStatementTimeoutMs: number;
+  /** How long start-up keeps retrying a database that does not answer (0: fail at once). */
+  dbConnectRetryMs: number;
   /** Apply pending migrations when the process starts (default: on outside production). */
   migrateOnStart: boolean;
   workerId: string;
@@ -65,6 +69,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     role: reader.oneOf('APP_ROLE', APP_ROLES, 'all'),
     port: reader.integer('PORT', 3000, 0, 65_535),
     dbPoolSize: reader.integer('DB_POOL_SIZE', 10, 2, 1_000),
+    dbStatementTimeoutMs: reader.integer('DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    dbConnectRetryMs: reader.integer('DB_CONNECT_RETRY_MS', 60_000, 0, 3_600_000),
     migrateOnStart: reader.boolean('MIGRATE_ON_START', !production),
     workerId: env.WORKER_ID?.trim() || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     workerConcurrency: reader.integer('WORKER_CONCURRENCY', 10, 1, 10_000),

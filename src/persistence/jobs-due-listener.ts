@@ -4,9 +4,12 @@ import { Client } from 'pg';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { LOGGER, type Logger } from '../logging/logger';
+import { standaloneConnectionOptions } from './data-source';
 import { JOBS_DUE_CHANNEL } from './job.sql';
 
 const RECONNECT_DELAY_MS = 1_000;
+/** How long closing waits for the server to take its leave before the socket is dropped. */
+const CLOSE_TIMEOUT_MS = 500;
 
 /** Called with the epoch-ms time at which the notified jobs are due; undefined means "now". */
 export type JobsDueSubscriber = (dueAtMs: number | undefined) => void;
@@ -19,9 +22,13 @@ export type JobsDueSubscriber = (dueAtMs: number | undefined) => void;
 @Injectable()
 export class JobsDueListener implements OnApplicationShutdown {
   private readonly subscribers = new Set<JobsDueSubscriber>();
+  /**
+   * The connection being opened or listening. Set as soon as it exists, not once it listens: a shutdown
+   * that arrives while it is still connecting must be able to close it.
+   */
   private client: Client | undefined;
   private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly stopping = new AbortController();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -30,12 +37,13 @@ export class JobsDueListener implements OnApplicationShutdown {
 
   subscribe(onJobsDue: JobsDueSubscriber): void {
     this.subscribers.add(onJobsDue);
-    this.running ??= this.listen();
+    if (!this.stopping.signal.aborted) this.running ??= this.listen();
   }
 
+  /** Closes the connection whatever state it is in; resolves once the listening loop has ended. */
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    await this.client?.end().catch(() => undefined);
+    this.stopping.abort();
+    if (this.client) await closeClient(this.client);
     await this.running;
   }
 
@@ -45,36 +53,59 @@ export class JobsDueListener implements OnApplicationShutdown {
   }
 
   private async listen(): Promise<void> {
-    while (!this.stopped) {
-      const client = new Client({
-        connectionString: this.config.databaseUrl,
-        connectionTimeoutMillis: 5_000,
-        keepAlive: true,
-        application_name: 'job-service-listener',
-      });
+    const stopped = this.stopping.signal;
+    const untilStopped = new Promise<void>((resolve) =>
+      stopped.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    while (!stopped.aborted) {
+      const client = new Client(
+        standaloneConnectionOptions(this.config.databaseUrl!, 'job-service-listener'),
+      );
+      this.client = client;
       // `on`, not `once`: a dropped connection can emit more than one error, and an error event without
       // a listener would crash the process.
       const closed = new Promise<void>((resolve) => {
         client.once('end', resolve);
         client.on('error', (error) => {
-          if (!this.stopped) this.logger.warn({ err: error }, 'the LISTEN connection dropped; reconnecting');
+          if (!stopped.aborted)
+            this.logger.warn({ err: error }, 'the LISTEN connection dropped; reconnecting');
           resolve();
         });
       });
       try {
-        await client.connect();
+        // Shutdown may come during any of these awaits; after each, nothing more is started. The connect
+        // is raced against it because pg never settles connect() on a client ended while connecting.
+        const connecting = client.connect();
+        connecting.catch(() => undefined);
+        await Promise.race([connecting, untilStopped]);
+        if (stopped.aborted) continue;
         client.on('notification', (message) => this.notify(message.payload));
         await client.query(`LISTEN ${JOBS_DUE_CHANNEL}`);
-        this.client = client;
+        if (stopped.aborted) continue;
         this.notify();
         await closed;
       } catch (error) {
-        if (!this.stopped) this.logger.warn({ err: error }, 'cannot LISTEN for new jobs; retrying');
+        if (!stopped.aborted) this.logger.warn({ err: error }, 'cannot LISTEN for new jobs; retrying');
       } finally {
         this.client = undefined;
-        await client.end().catch(() => undefined);
+        await closeClient(client);
       }
-      if (!this.stopped) await sleep(RECONNECT_DELAY_MS);
+      await sleep(RECONNECT_DELAY_MS, undefined, { signal: stopped }).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Takes leave of the server, but never waits long: a connection still being opened, or one whose server
+ * has stopped answering, would otherwise keep shutdown waiting for as long as it stays silent.
+ */
+async function closeClient(client: Client): Promise<void> {
+  const ended = await Promise.race([
+    client.end().then(
+      () => true,
+      () => true,
+    ),
+    sleep(CLOSE_TIMEOUT_MS, false),
+  ]);
+  if (!ended) client.connection.stream.destroy();
 }

@@ -6,6 +6,25 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
+/** The database did not answer at start-up within the time allowed for it. */
+export class DatabaseUnreachableError extends Error {
+  constructor(
+    cause: unknown,
+    readonly waitedMs: number,
+  ) {
+    super(`The database did not answer within ${waitedMs} ms (${describeError(cause)})`, { cause });
+    this.name = 'DatabaseUnreachableError';
+  }
+}
+
+/** A one-line description of a driver error; some (e.g. a refused dual-stack connect) have no message. */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  const inner = error instanceof AggregateError ? error.errors.find((e) => e instanceof Error) : undefined;
+  return error.message || (inner instanceof Error ? inner.message : '') || String(code ?? error.name);
+}
+
 const CONNECTION_ERROR_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

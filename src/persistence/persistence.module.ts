@@ -18,6 +18,7 @@ import { JobsDueListener } from './jobs-due-listener';
           url: config.databaseUrl,
           poolSize: config.dbPoolSize,
           applicationName: `job-service-${config.role}`,
+          statementTimeoutMs: config.dbStatementTimeoutMs,
         });
         return dataSource.initialize();
       },

@@ -1,9 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-} from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,9 +28,10 @@ const RELEASE_WRITE_MS = 2_000;
  * aborts any attempt whose lease it can no longer prove it holds (self-fencing).
  */
 @Injectable()
-export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class ClaimLoopService implements BeforeApplicationShutdown {
   private readonly live = new Map<string, LiveAttempt>();
   private readonly settled = new Map<string, Promise<void>>();
+  private started = false;
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
   private wakeUp: (() => void) | null = null;
@@ -59,7 +55,14 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  onApplicationBootstrap(): void {
+  /**
+   * Starts claiming, heartbeats and self-fencing. Called by main.ts only once the process is fully up (its
+   * port bound), so that a failed start-up never leaves claimed jobs to wait out their leases. Does nothing
+   * once shutdown has begun.
+   */
+  startClaiming(): void {
+    if (this.started || this.stopping) return;
+    this.started = true;
     const { workerPollIntervalMs, leaseMs } = this.config;
     this.scheduler.addInterval(
       POLL_INTERVAL,
@@ -84,6 +87,7 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
   /** True while the loop is turning (it wakes at least every poll interval). */
   isAlive(): boolean {
     return (
+      this.started &&
       !this.stopping &&
       performance.now() - this.lastLoopAt < Math.max(3 * this.config.workerPollIntervalMs, 10_000)
     );
@@ -159,9 +163,16 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
   async beforeApplicationShutdown(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (!this.started) return;
+    // The grace period counts from the signal, not from the end of a claim that was in flight. Its timers
+    // are cleared once the drain is over, so that they never keep the process alive on their own.
+    const timers = new AbortController();
+    const wait = (ms: number): Promise<void> =>
+      sleep(ms, undefined, { signal: timers.signal }).catch(() => undefined);
+    const graceOver = wait(this.config.shutdownGraceMs);
     this.wake();
     await this.loopDone;
-    this.scheduler.deleteInterval(POLL_INTERVAL);
+    this.stopInterval(POLL_INTERVAL);
     clearTimeout(this.wakeTimer);
     const inFlight = this.live.size;
     this.logger.info(
@@ -169,15 +180,20 @@ export class ClaimLoopService implements OnApplicationBootstrap, BeforeApplicati
       'worker stopping: no new claims, waiting for live attempts',
     );
     const allSettled = (): Promise<unknown> => Promise.allSettled([...this.settled.values()]);
-    await Promise.race([allSettled(), sleep(this.config.shutdownGraceMs)]);
+    await Promise.race([allSettled(), graceOver]);
     if (this.live.size > 0) {
       this.logger.warn({ live_attempts: this.live.size }, 'grace period over: releasing unfinished attempts');
       for (const attempt of this.live.values()) attempt.abort(new WorkerShutdownError());
-      await Promise.race([allSettled(), sleep(RELEASE_WRITE_MS)]);
+      await Promise.race([allSettled(), wait(RELEASE_WRITE_MS)]);
     }
-    this.scheduler.deleteInterval(HEARTBEAT_INTERVAL);
-    this.scheduler.deleteInterval(SELF_FENCE_INTERVAL);
+    timers.abort();
+    this.stopInterval(HEARTBEAT_INTERVAL);
+    this.stopInterval(SELF_FENCE_INTERVAL);
     this.logger.info('worker stopped');
+  }
+
+  private stopInterval(name: string): void {
+    if (this.scheduler.doesExist('interval', name)) this.scheduler.deleteInterval(name);
   }
 
   private async loop(): Promise<void> {

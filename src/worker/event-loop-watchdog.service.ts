@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { AppConfig } from '../config/app-config';
@@ -38,7 +38,7 @@ setInterval(() => {
  * watchdog ends the whole process (SIGKILL); its attempts are then rescued and retried elsewhere.
  */
 @Injectable()
-export class EventLoopWatchdog implements OnApplicationBootstrap, OnApplicationShutdown {
+export class EventLoopWatchdog implements OnApplicationShutdown {
   private readonly cells = new BigInt64Array(new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT));
   private thread: Worker | undefined;
   private ticker: NodeJS.Timeout | undefined;
@@ -55,7 +55,9 @@ export class EventLoopWatchdog implements OnApplicationBootstrap, OnApplicationS
     Atomics.store(this.cells, 1, absolute);
   }
 
-  onApplicationBootstrap(): void {
+  /** Starts the watchdog thread; must run before the first claim. */
+  start(): void {
+    if (this.thread) return;
     this.tick();
     const margin = selfFenceMarginMs(this.config.leaseMs);
     this.thread = new Worker(WATCHDOG_THREAD, {

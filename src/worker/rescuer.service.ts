@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -19,7 +19,8 @@ const STALE_AFTER_INTERVALS = 5;
  * worker schedules it, but one sweep runs per interval across all of them, so workers never repeat each other.
  */
 @Injectable()
-export class RescuerService implements OnApplicationBootstrap {
+export class RescuerService {
+  private started = false;
   private sweeping = false;
   private readonly startedAt = performance.now();
   private lastSweepAge: { ageMs: number | null; readAt: number } | undefined;
@@ -35,7 +36,10 @@ export class RescuerService implements OnApplicationBootstrap {
     metrics.trackSweepAge(() => this.sweepAgeMs());
   }
 
-  onApplicationBootstrap(): void {
+  /** Schedules the sweep; started with the claim loop, once the process is fully up. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
     this.scheduler.addInterval(
       SWEEP_INTERVAL,
       setInterval(() => void this.sweep(), this.config.sweepIntervalMs),

@@ -1,9 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
-import { createApp } from '../../src/app.factory';
+import { createApp, startWorker } from '../../src/app.factory';
 import { loadConfig, type AppConfig } from '../../src/config/app-config';
 import { createLogger } from '../../src/logging/logger';
 
-/** The application exactly as main.ts builds it, for `role`, on the test's database. Not listening. */
+/**
+ * The application exactly as main.ts builds and starts it, for `role`, on the test's database, except that
+ * it does not listen (supertest serves it): the worker starts the same way, once the app is up.
+ */
 export async function startTestApp(
   databaseUrl: string,
   overrides: Partial<AppConfig> = {},
@@ -18,5 +21,6 @@ export async function startTestApp(
   };
   const app = await createApp(config, createLogger(config.logLevel));
   await app.init();
+  startWorker(app, config);
   return app;
 }

@@ -9,6 +9,8 @@ describe('loadConfig', () => {
       role: 'all',
       port: 3000,
       dbPoolSize: 10,
+      dbStatementTimeoutMs: 30_000,
+      dbConnectRetryMs: 60_000,
       migrateOnStart: true,
       workerConcurrency: 10,
       workerPollIntervalMs: 1_000,
@@ -31,6 +33,8 @@ describe('loadConfig', () => {
       APP_ROLE: 'worker',
       PORT: '8080',
       DB_POOL_SIZE: '20',
+      DB_STATEMENT_TIMEOUT_MS: '5000',
+      DB_CONNECT_RETRY_MS: '0',
       WORKER_CONCURRENCY: '100',
       WORKER_POLL_INTERVAL_MS: '250',
       LEASE_MS: '10000',
@@ -51,6 +55,8 @@ describe('loadConfig', () => {
       role: 'worker',
       port: 8080,
       dbPoolSize: 20,
+      dbStatementTimeoutMs: 5_000,
+      dbConnectRetryMs: 0,
       workerConcurrency: 100,
       workerPollIntervalMs: 250,
       leaseMs: 10_000,
@@ -97,6 +103,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WORKER_CONCURRENCY: '2.5' })).toThrow(/WORKER_CONCURRENCY/);
     expect(() => loadConfig({ WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY/);
     expect(() => loadConfig({ DEFAULT_MAX_ATTEMPTS: '-1' })).toThrow(/DEFAULT_MAX_ATTEMPTS/);
+    expect(() => loadConfig({ DB_STATEMENT_TIMEOUT_MS: '0' })).toThrow(
+      /DB_STATEMENT_TIMEOUT_MS must be a whole number from 100/,
+    );
+    expect(() => loadConfig({ DB_CONNECT_RETRY_MS: '-1' })).toThrow(
+      /DB_CONNECT_RETRY_MS must be a whole number from 0/,
+    );
   });
 
   it('requires DATABASE_URL in production and does not migrate on start there', () => {
