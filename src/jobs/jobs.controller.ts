@@ -27,6 +27,7 @@ import {
   JobResponse,
   JobTypeResponse,
 } from './dto/job.response';
+import { GetJobQuery } from './dto/get-job.query';
 import { ListJobsQuery } from './dto/list-jobs.query';
 import { JobsService } from './jobs.service';
 
@@ -95,13 +96,18 @@ export class JobsController {
   }
 
   @Get('jobs/:job_id')
-  @ApiOperation({ summary: 'One job with its attempt history' })
+  @ApiOperation({
+    summary: 'One job with its attempt history',
+    description:
+      'With wait_ms, a long poll: the answer comes as soon as the job is completed, failed or cancelled, or ' +
+      'after wait_ms with the job as it is then.',
+  })
   @ApiParam({ name: 'job_id', format: 'uuid', example: '019ac9a2-5b3e-7c41-9d6a-2f0e4b8c1d23' })
   @ApiOkResponse({ type: JobDetailResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse, description: 'job_id is not a UUID' })
+  @ApiBadRequestResponse({ type: ProblemResponse, description: 'job_id is not a UUID, or a bad wait_ms' })
   @ApiNotFoundResponse({ type: ProblemResponse })
-  async get(@Param('job_id') jobId: string): Promise<JobDetailResponse> {
-    return this.jobs.get(jobId);
+  async get(@Param('job_id') jobId: string, @Query() query: GetJobQuery): Promise<JobDetailResponse> {
+    return query.wait_ms ? this.jobs.waitFor(jobId, query.wait_ms) : this.jobs.get(jobId);
   }
 
   @Post('jobs/cancel')

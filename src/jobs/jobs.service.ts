@@ -11,6 +11,7 @@ import { JobRepository, type NewJob } from '../persistence/job.repository';
 import { CreateJobDto } from './dto/create-job.dto';
 import type { JobDetailResponse, JobListResponse, JobResponse } from './dto/job.response';
 import type { ListJobsQuery } from './dto/list-jobs.query';
+import { JobFinishWaiters } from './job-finish-waiters';
 import { presentJob, presentJobDetail } from './job.presenter';
 import { JobState, TERMINAL_STATES } from '../persistence/job-state';
 import type { CancelJobDto, CancelMatchingJobsDto } from './dto/cancel-jobs.dto';
@@ -28,6 +29,8 @@ const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const DEFAULT_PAGE_SIZE = 20;
 /** Jobs per statement of a bulk cancel: each round is a short transaction of its own. */
 const CANCEL_ROUND_SIZE = 1_000;
+/** A long poll reads the job again at least this often, whatever it hears. */
+const LONG_POLL_LOOK_AGAIN_MS = 5_000;
 
 export interface CreatedJob {
   job: JobResponse;
@@ -41,6 +44,7 @@ export class JobsService {
   constructor(
     private readonly repository: JobRepository,
     private readonly registry: HandlerRegistry,
+    private readonly finishWaiters: JobFinishWaiters,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -88,6 +92,20 @@ export class JobsService {
     const created = stored.filter((job): job is JobEntity => job !== null);
     for (const job of created) this.metrics.jobsCreated.inc({ job_type: job.jobType });
     return created.map(presentJob);
+  }
+
+  /**
+   * The job with its history. With `waitMs`, a long poll: answers once the job is terminal, or when the
+   * time is up. A missed announcement (or a hand-written change) is caught by a look every few seconds.
+   */
+  async waitFor(jobId: string, waitMs: number): Promise<JobDetailResponse> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const job = await this.get(jobId);
+      const left = deadline - Date.now();
+      if (TERMINAL_STATES.includes(job.state as JobState) || left <= 0) return job;
+      await this.finishWaiters.until(jobId, Math.min(left, LONG_POLL_LOOK_AGAIN_MS));
+    }
   }
 
   async get(jobId: string): Promise<JobDetailResponse> {

@@ -21,6 +21,12 @@ export const CANCEL_REQUESTED_CHANNEL = 'job_service_cancel_requested';
 const CANCEL_ERROR = (reason: string): string =>
   `jsonb_build_object('code', 'cancelled', 'message', coalesce(${reason}, 'Cancelled on request'))`;
 
+/**
+ * The channel on which the database announces jobs that reached a terminal state (a trigger of migration
+ * 1764650000000), their ids comma-separated: the API's long poll answers its waiters from it.
+ */
+export const JOBS_FINISHED_CHANNEL = 'job_service_jobs_finished';
+
 /** Columns a worker needs to run a claimed attempt. */
 const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_attempts, j.max_attempts, j.timeout_ms,
   j.attempt_started_at, j.lease_expires_at`;

@@ -4,7 +4,7 @@ import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { createDataSource } from './data-source';
 import { JOBS_DATA_SOURCE, JobRepository } from './job.repository';
-import { JobsDueListener } from './jobs-due-listener';
+import { DatabaseNotifications } from './database-notifications';
 
 @Module({
   providers: [
@@ -24,9 +24,9 @@ import { JobsDueListener } from './jobs-due-listener';
       },
     },
     JobRepository,
-    JobsDueListener,
+    DatabaseNotifications,
   ],
-  exports: [JobRepository, JobsDueListener],
+  exports: [JobRepository, DatabaseNotifications],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(JOBS_DATA_SOURCE) private readonly dataSource: DataSource) {}

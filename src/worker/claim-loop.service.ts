@@ -7,7 +7,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { LOGGER, type Logger } from '../logging/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobRepository, type ClaimedJob } from '../persistence/job.repository';
-import { JobsDueListener } from '../persistence/jobs-due-listener';
+import { DatabaseNotifications } from '../persistence/database-notifications';
 import { JobCancelledError, LeaseLostError, WorkerShutdownError } from './attempt-errors';
 import { EventLoopWatchdog } from './event-loop-watchdog.service';
 import { JobRunner } from './job-runner.service';
@@ -48,7 +48,7 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
     private readonly repository: JobRepository,
     private readonly runner: JobRunner,
     private readonly scheduler: SchedulerRegistry,
-    private readonly jobsDue: JobsDueListener,
+    private readonly notifications: DatabaseNotifications,
     private readonly watchdog: EventLoopWatchdog,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -76,7 +76,8 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
       SELF_FENCE_INTERVAL,
       setInterval(() => this.selfFence(), SELF_FENCE_CHECK_MS),
     );
-    this.jobsDue.subscribe((dueAtMs) => this.wakeAt(dueAtMs));
+    this.notifications.onJobsDue((dueAtMs) => this.wakeAt(dueAtMs));
+    this.notifications.onCancelRequested((jobId) => this.cancelRequested(jobId));
     this.logger.info(
       { worker_id: this.config.workerId, concurrency: this.config.workerConcurrency },
       'worker started',

@@ -5,7 +5,7 @@ import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { LOGGER, type Logger } from '../logging/logger';
 import { standaloneConnectionOptions } from './data-source';
-import { JOBS_DUE_CHANNEL } from './job.sql';
+import { CANCEL_REQUESTED_CHANNEL, JOBS_DUE_CHANNEL, JOBS_FINISHED_CHANNEL } from './job.sql';
 
 const RECONNECT_DELAY_MS = 1_000;
 /** How long closing waits for the server to take its leave before the socket is dropped. */
@@ -13,15 +13,22 @@ const CLOSE_TIMEOUT_MS = 500;
 
 /** Called with the epoch-ms time at which the notified jobs are due; undefined means "now". */
 export type JobsDueSubscriber = (dueAtMs: number | undefined) => void;
+/** Called with the id of a job whose cancel was requested. */
+export type CancelRequestedSubscriber = (jobId: string) => void;
+/** Called with the ids of jobs that reached a terminal state; undefined means "any may have" (reconnected). */
+export type JobsFinishedSubscriber = (jobIds: string[] | undefined) => void;
 
 /**
- * One LISTEN connection per process that calls its subscribers whenever jobs are committed or scheduled
- * for a retry. It reconnects by itself; after each (re)connect it calls the subscribers once, since
- * notifications sent while it was away are lost. The worker's poll stays as the safety net.
+ * One LISTEN connection per process, for every channel the process needs: jobs due (workers claim at
+ * once), cancel requests (the worker holding the job stops it), and finished jobs (the API's long poll).
+ * It reconnects by itself; after each (re)connect it calls every subscriber once as if told of
+ * everything, since notifications sent while it was away are lost. Polls stay as the safety net.
  */
 @Injectable()
-export class JobsDueListener implements OnApplicationShutdown {
-  private readonly subscribers = new Set<JobsDueSubscriber>();
+export class DatabaseNotifications implements OnApplicationShutdown {
+  private readonly jobsDue = new Set<JobsDueSubscriber>();
+  private readonly cancelRequested = new Set<CancelRequestedSubscriber>();
+  private readonly jobsFinished = new Set<JobsFinishedSubscriber>();
   /**
    * The connection being opened or listening. Set as soon as it exists, not once it listens: a shutdown
    * that arrives while it is still connecting must be able to close it.
@@ -35,9 +42,19 @@ export class JobsDueListener implements OnApplicationShutdown {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  subscribe(onJobsDue: JobsDueSubscriber): void {
-    this.subscribers.add(onJobsDue);
-    if (!this.stopping.signal.aborted) this.running ??= this.listen();
+  onJobsDue(subscriber: JobsDueSubscriber): void {
+    this.jobsDue.add(subscriber);
+    this.start();
+  }
+
+  onCancelRequested(subscriber: CancelRequestedSubscriber): void {
+    this.cancelRequested.add(subscriber);
+    this.start();
+  }
+
+  onJobsFinished(subscriber: JobsFinishedSubscriber): void {
+    this.jobsFinished.add(subscriber);
+    this.start();
   }
 
   /** Closes the connection whatever state it is in; resolves once the listening loop has ended. */
@@ -47,9 +64,38 @@ export class JobsDueListener implements OnApplicationShutdown {
     await this.running;
   }
 
-  private notify(payload?: string): void {
-    const dueAtMs = payload ? Number(payload) : NaN;
-    for (const subscriber of this.subscribers) subscriber(Number.isFinite(dueAtMs) ? dueAtMs : undefined);
+  private start(): void {
+    if (this.stopping.signal.aborted) return;
+    // Subscribers come at start-up, before the connection is made; one made later needs its LISTEN now.
+    if (this.running && this.client) void this.listenOn(this.client).catch(() => undefined);
+    this.running ??= this.listen();
+  }
+
+  private async listenOn(client: Client): Promise<void> {
+    const channels = [
+      ...(this.jobsDue.size > 0 ? [JOBS_DUE_CHANNEL] : []),
+      ...(this.cancelRequested.size > 0 ? [CANCEL_REQUESTED_CHANNEL] : []),
+      ...(this.jobsFinished.size > 0 ? [JOBS_FINISHED_CHANNEL] : []),
+    ];
+    await client.query(channels.map((channel) => `LISTEN ${channel}`).join('; '));
+  }
+
+  private dispatch(channel: string, payload: string | undefined): void {
+    if (channel === JOBS_DUE_CHANNEL) {
+      const dueAtMs = payload ? Number(payload) : NaN;
+      for (const subscriber of this.jobsDue) subscriber(Number.isFinite(dueAtMs) ? dueAtMs : undefined);
+    } else if (channel === CANCEL_REQUESTED_CHANNEL && payload) {
+      for (const subscriber of this.cancelRequested) subscriber(payload);
+    } else if (channel === JOBS_FINISHED_CHANNEL && payload) {
+      const jobIds = payload.split(',');
+      for (const subscriber of this.jobsFinished) subscriber(jobIds);
+    }
+  }
+
+  /** After a (re)connect: whatever was announced meanwhile is lost, so everyone looks again. */
+  private reconnected(): void {
+    for (const subscriber of this.jobsDue) subscriber(undefined);
+    for (const subscriber of this.jobsFinished) subscriber(undefined);
   }
 
   private async listen(): Promise<void> {
@@ -79,13 +125,13 @@ export class JobsDueListener implements OnApplicationShutdown {
         connecting.catch(() => undefined);
         await Promise.race([connecting, untilStopped]);
         if (stopped.aborted) continue;
-        client.on('notification', (message) => this.notify(message.payload));
-        await client.query(`LISTEN ${JOBS_DUE_CHANNEL}`);
+        client.on('notification', (message) => this.dispatch(message.channel, message.payload));
+        await this.listenOn(client);
         if (stopped.aborted) continue;
-        this.notify();
+        this.reconnected();
         await closed;
       } catch (error) {
-        if (!stopped.aborted) this.logger.warn({ err: error }, 'cannot LISTEN for new jobs; retrying');
+        if (!stopped.aborted) this.logger.warn({ err: error }, 'cannot LISTEN for notifications; retrying');
       } finally {
         this.client = undefined;
         await closeClient(client);
