@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 /**
- * The benchmark: `npm run bench` (builds first). Uses DATABASE_URL's server if set (in a database of its
+ * The benchmark: `npm run bench` (builds first). Uses DATABASE_URL's server if set (in databases of its
  * own, dropped at the end), else an embedded PostgreSQL with stock settings that it starts and stops.
- * Every figure is the median of --runs runs (default 3), shown with its min and max. Prints a table and
- * writes bench/results/<timestamp>.json.
+ * Beside our service it runs graphile-worker and pg-boss (bench/peers/), each in a database and a process
+ * of its own, at its defaults and at its best documented setting (bench/peers/settings.js), and prints every
+ * figure as ours, theirs, and the ratio to the best peer. Every figure is the median of --runs runs
+ * (default 3), shown with its min and max; run after run, every system takes its turn before the next run
+ * starts, so that a machine that drifts moves them all. Prints a table and writes bench/results/<timestamp>.json.
  *
- *   npm run bench                 # everything, about 6 minutes on 2 cores
- *   npm run bench -- --runs 1     # one run of each
+ *   npm run bench                            # everything, about 25 minutes on 2 cores
+ *   npm run bench -- --runs 1                # one run of each
  *   npm run bench -- --only processing,latency,http,grown
+ *   npm run bench -- --peers none            # our service only (or --peers pg-boss)
+ *   npm run bench -- --runs 1 --jobs 2000 --drain-seconds 20 --latency-seconds 3 --http-seconds 2 --grown-rows 20000
+ *                                            # a quick check that the harness works end to end
  */
 const { spawn } = require('node:child_process');
 const { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
@@ -19,6 +25,8 @@ const autocannon = require('autocannon');
 const { Client } = require('pg');
 const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
 const { runMigrations } = require('../dist/persistence/data-source');
+const PEER_SETTINGS = require('./peers/settings');
+const { compare, formatComparison } = require('./compare');
 
 const MAIN = join(__dirname, '..', 'dist', 'main.js');
 const args = process.argv.slice(2);
@@ -28,10 +36,19 @@ const option = (name, fallback) => {
 };
 const RUNS = Number(option('runs', '3'));
 const ONLY = new Set(option('only', 'processing,latency,http,grown').split(','));
+const PEERS = option('peers', Object.keys(PEER_SETTINGS).join(','))
+  .split(',')
+  .filter((name) => name && name !== 'none');
 const PROCESSING_JOBS = Number(option('jobs', '50000'));
+/** A drain that has not finished by then is cut off and reported from the jobs done so far (marked partial). */
+const DRAIN_SECONDS = Number(option('drain-seconds', '60'));
+const LATENCY_RATE = Number(option('latency-rate', '200'));
+const LATENCY_SECONDS = Number(option('latency-seconds', '20'));
+const HTTP_SECONDS = Number(option('http-seconds', '10'));
 const GROWN_ROWS = Number(option('grown-rows', '1000000'));
+for (const peer of PEERS) if (!PEER_SETTINGS[peer]) throw new Error(`unknown peer ${peer}; known: ${Object.keys(PEER_SETTINGS).join(', ')}`);
 
-/** Workers and the API run with the image's NODE_OPTIONS (see the Dockerfile), as deployed. */
+/** Workers and the API run with the image's NODE_OPTIONS (see the Dockerfile), as deployed; so do the peers. */
 const NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(__dirname, '..', 'Dockerfile'), 'utf8'))?.[1] ?? '';
 
 /** A time-ordered UUIDv7 for a past time `t` (SQL expression), for finished jobs seeded as history. */
@@ -64,6 +81,13 @@ async function freePort() {
   });
 }
 
+/** CPU time (user + system) a process has used so far, in seconds. */
+function processCpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of the line, counted in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Starts `node dist/main` with `env` and waits until /health/ready answers. */
 async function startService(env) {
   const port = await freePort();
@@ -82,6 +106,8 @@ async function startService(env) {
     if (child.exitCode !== null || i > 300) throw new Error(`service did not start (${JSON.stringify(env)})`);
     await sleep(100);
   }
+  // Boot work is not the work being measured; the peers, too, count CPU from when their worker starts.
+  const cpuAtReady = processCpuSeconds(child.pid);
   return {
     baseUrl,
     pid: child.pid,
@@ -90,12 +116,71 @@ async function startService(env) {
       const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       return match ? Number(match[1]) / 1024 : NaN;
     },
+    cpuSecondsSinceReady() {
+      return processCpuSeconds(child.pid) - cpuAtReady;
+    },
     async stop() {
       child.kill('SIGTERM');
       await exited;
     },
   };
 }
+
+/**
+ * Runs `node bench/peers/<peer>.js <command> <options>` against the peer's database and resolves with the
+ * JSON of its last stdout line. `ready` resolves when it says `{"ready":true}`; `stop()` sends SIGTERM.
+ */
+function startPeer(peer, url, command, options = {}) {
+  const child = spawn(process.execPath, [join(__dirname, 'peers', `${peer}.js`), command, JSON.stringify(options)], {
+    env: { PATH: process.env.PATH, NODE_OPTIONS, DATABASE_URL: url },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let buffered = '';
+  let last;
+  let ready;
+  const readyPromise = new Promise((resolve) => (ready = resolve));
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    buffered += chunk;
+    for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (!line) continue;
+      let message;
+      try {
+        message = JSON.parse(line);
+      } catch {
+        // Something in the peer's library printed to stdout: pass it on, it is not the answer.
+        log(`${peer}: ${line}`);
+        continue;
+      }
+      last = message;
+      if (last.ready) ready();
+    }
+  });
+  const result = new Promise((resolve, reject) =>
+    // 'close', not 'exit': by then stdout has been read to its end.
+    child.once('close', (code, signal) => {
+      if (code === 0 && last) resolve(last);
+      else reject(new Error(`${peer} ${command} exited with ${signal ?? code}`));
+    }),
+  );
+  const readyOrEnded = Promise.race([readyPromise, result.then(() => Promise.reject(new Error(`${peer} ${command} ended before it was ready`)))]);
+  // Short commands are never waited on for readiness, only for their result.
+  result.catch(() => undefined);
+  readyOrEnded.catch(() => undefined);
+  return {
+    pid: child.pid,
+    result,
+    ready: readyOrEnded,
+    stop() {
+      child.kill('SIGTERM');
+      return result;
+    },
+  };
+}
+
+const runPeer = (peer, url, command, options) => startPeer(peer, url, command, options).result;
 
 async function withClient(url, work) {
   const client = new Client({ connectionString: url });
@@ -135,141 +220,249 @@ async function insertNoopJobs(url, count) {
   });
 }
 
-/** Drains `count` pre-created noop jobs with `workers` processes; jobs/s from first claim to last completion. */
+/**
+ * Drains `count` pre-created noop jobs with `workers` processes; jobs/s from first claim to last completion
+ * on the database clock, or over the jobs done by DRAIN_SECONDS when it takes longer (partial).
+ */
 async function drain(url, workers, env, count) {
   const processes = await Promise.all(Array.from({ length: workers }, () => startService({ APP_ROLE: 'worker', DATABASE_URL: url, ...env })));
-  // Workers start claiming as soon as they are up; measure on the database clock.
-  const deadline = Date.now() + 300_000;
+  // Workers start claiming as soon as they are up.
+  const deadline = Date.now() + DRAIN_SECONDS * 1000;
   let result;
-  while (Date.now() < deadline) {
+  for (;;) {
     result = await withClient(url, async (client) => {
       const { rows } = await client.query(
         `SELECT count(*) FILTER (WHERE state = 'completed')::int AS done,
-                extract(epoch FROM max(finished_at) - min(attempt_started_at)) AS seconds
+                extract(epoch FROM max(finished_at) FILTER (WHERE state = 'completed') - min(attempt_started_at)) AS seconds
          FROM jobs`,
       );
       return rows[0];
     });
-    if (result.done >= count) break;
+    if (result.done >= count || Date.now() > deadline) break;
     await sleep(200);
   }
   const rss = processes.map((service) => service.peakRssMb());
+  const cpu = processes.reduce((sum, service) => sum + service.cpuSecondsSinceReady(), 0);
   await Promise.all(processes.map((service) => service.stop()));
-  if (result.done < count) throw new Error(`only ${result.done} of ${count} jobs completed`);
-  return { jobsPerSecond: count / Number(result.seconds), peakRssMb: Math.max(...rss) };
+  if (result.done === 0) throw new Error(`no job completed in ${DRAIN_SECONDS} s`);
+  return {
+    jobs_completed: result.done,
+    jobs_per_second: result.done / Number(result.seconds),
+    partial: result.done < count,
+    peak_rss_mb: Math.max(...rss),
+    cpu_seconds: cpu,
+  };
 }
 
-async function processingScenario(url, label, workers, env, count = PROCESSING_JOBS) {
-  const throughput = [];
-  const rss = [];
-  for (let run = 1; run <= RUNS; run++) {
-    await reset(url);
-    await insertNoopJobs(url, count);
-    const { jobsPerSecond, peakRssMb } = await drain(url, workers, env, count);
-    log(`  ${label}, run ${run}: ${jobsPerSecond.toFixed(0)} jobs/s, peak RSS ${peakRssMb.toFixed(0)} MB`);
-    throughput.push(jobsPerSecond);
-    rss.push(peakRssMb);
+/** What every processing configuration reports, ours and the peers' alike. */
+function processingSummary(config, runs) {
+  return {
+    ...config,
+    jobs: PROCESSING_JOBS,
+    jobs_per_second: stats(runs.map((r) => r.jobs_per_second)),
+    peak_rss_mb: stats(runs.map((r) => r.peak_rss_mb)),
+    cpu_ms_per_1000_jobs: stats(runs.map((r) => (r.cpu_seconds * 1e6) / r.jobs_completed)),
+    partial_runs: runs.filter((r) => r.partial).length,
+  };
+}
+
+/**
+ * Every configuration drains the same number of pre-created noop jobs, one configuration after the other,
+ * run after run: ours as separate worker processes, each peer as one runner process.
+ */
+async function processingScenarios(url, peerUrls) {
+  const tuned = { WORKER_CONCURRENCY: '100' };
+  const configs = [
+    { system: 'ours', setting: 'defaults', label: '1 worker, default settings', workers: 1, env: {} },
+    { system: 'ours', setting: 'best', label: '1 worker, WORKER_CONCURRENCY=100', workers: 1, env: tuned },
+    { system: 'ours', setting: 'two-workers', label: '2 workers, WORKER_CONCURRENCY=100', workers: 2, env: tuned },
+  ];
+  for (const peer of PEERS) {
+    for (const setting of ['defaults', 'best']) configs.push({ system: peer, setting, label: PEER_SETTINGS[peer][setting].label });
   }
-  return { label, workers, env, jobs: count, jobs_per_second: stats(throughput), peak_rss_mb: stats(rss) };
-}
-
-/** Jobs created through the API at a steady rate with idle workers: creation to attempt start, database clock. */
-async function latencyScenario(url) {
-  const perSecond = 200;
-  const seconds = 20;
-  const p50 = [];
-  const p95 = [];
-  const p99 = [];
+  const runs = configs.map(() => []);
   for (let run = 1; run <= RUNS; run++) {
-    await reset(url);
-    const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url });
-    const worker = await startService({ APP_ROLE: 'worker', DATABASE_URL: url });
-    await sleep(500);
-    const started = performance.now();
-    const requests = [];
-    for (let i = 0; i < perSecond * seconds; i++) {
-      const due = started + (i * 1000) / perSecond;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-      requests.push(
-        fetch(`${api.baseUrl}/jobs`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: '{"job_type":"noop"}',
-        }).then((response) => response.arrayBuffer()),
-      );
+    for (const [index, config] of configs.entries()) {
+      let result;
+      if (config.system === 'ours') {
+        await reset(url);
+        await insertNoopJobs(url, PROCESSING_JOBS);
+        result = await drain(url, config.workers, config.env, PROCESSING_JOBS);
+      } else {
+        const peerUrl = peerUrls[config.system];
+        await runPeer(config.system, peerUrl, 'prepare', { jobs: PROCESSING_JOBS });
+        result = await runPeer(config.system, peerUrl, 'drain', { setting: config.setting, jobs: PROCESSING_JOBS, maxSeconds: DRAIN_SECONDS });
+      }
+      runs[index].push(result);
+      const partial = result.partial ? ` (partial: ${result.jobs_completed} jobs in ${DRAIN_SECONDS} s)` : '';
+      log(`  ${config.system}, ${config.label}, run ${run}: ${result.jobs_per_second.toFixed(0)} jobs/s${partial}, peak RSS ${result.peak_rss_mb.toFixed(0)} MB`);
     }
-    await Promise.all(requests);
-    await sleep(1_000);
-    const delays = await withClient(url, async (client) => {
-      const { rows } = await client.query(
-        `SELECT extract(epoch FROM attempt_started_at - created_at) * 1000 AS ms FROM jobs WHERE attempt_started_at IS NOT NULL`,
-      );
-      return rows.map((row) => Number(row.ms)).sort((a, b) => a - b);
-    });
-    await Promise.all([api.stop(), worker.stop()]);
-    if (delays.length < perSecond * seconds) throw new Error(`only ${delays.length} jobs started`);
-    p50.push(percentile(delays, 50));
-    p95.push(percentile(delays, 95));
-    p99.push(percentile(delays, 99));
-    log(`  pickup latency, run ${run}: p50 ${p50.at(-1).toFixed(2)} ms, p95 ${p95.at(-1).toFixed(2)} ms, p99 ${p99.at(-1).toFixed(2)} ms`);
   }
-  return { rate_per_second: perSecond, seconds, p50_ms: stats(p50), p95_ms: stats(p95), p99_ms: stats(p99) };
+  const summaries = configs.map((config, index) => processingSummary(config, runs[index]));
+  return {
+    ours: summaries.filter((s) => s.system === 'ours'),
+    peers: Object.fromEntries(PEERS.map((peer) => [peer, Object.fromEntries(summaries.filter((s) => s.system === peer).map((s) => [s.setting, s]))])),
+  };
+}
+
+/** Jobs created through the API at a steady rate, one idle worker: creation to attempt start, database clock. */
+async function ourLatencyRun(url) {
+  await reset(url);
+  const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url });
+  const worker = await startService({ APP_ROLE: 'worker', DATABASE_URL: url });
+  await sleep(500);
+  const started = performance.now();
+  const requests = [];
+  for (let i = 0; i < LATENCY_RATE * LATENCY_SECONDS; i++) {
+    const due = started + (i * 1000) / LATENCY_RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    requests.push(
+      fetch(`${api.baseUrl}/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"job_type":"noop"}',
+      }).then((response) => response.arrayBuffer()),
+    );
+  }
+  await Promise.all(requests);
+  await sleep(1_000);
+  const delays = await withClient(url, async (client) => {
+    const { rows } = await client.query(
+      `SELECT extract(epoch FROM attempt_started_at - created_at) * 1000 AS ms FROM jobs WHERE attempt_started_at IS NOT NULL`,
+    );
+    return rows.map((row) => Number(row.ms)).sort((a, b) => a - b);
+  });
+  await Promise.all([api.stop(), worker.stop()]);
+  if (delays.length < LATENCY_RATE * LATENCY_SECONDS) throw new Error(`only ${delays.length} jobs started`);
+  return { sent: requests.length, started: delays.length, p50_ms: percentile(delays, 50), p95_ms: percentile(delays, 95), p99_ms: percentile(delays, 99) };
+}
+
+/** The same for a peer: an idle worker process, and a producer process calling `addJob` / `send` at the rate. */
+async function peerLatencyRun(peer, url, setting) {
+  await runPeer(peer, url, 'prepare', {});
+  const worker = startPeer(peer, url, 'work', { setting });
+  await worker.ready;
+  await sleep(500);
+  const produced = await runPeer(peer, url, 'produce', { rate: LATENCY_RATE, seconds: LATENCY_SECONDS });
+  await sleep(1_000);
+  return { ...(await worker.stop()), sent: produced.sent };
+}
+
+async function latencyScenarios(url, peerUrls) {
+  const configs = [{ system: 'ours', setting: 'defaults', label: 'one worker, default settings' }];
+  for (const peer of PEERS) {
+    for (const setting of ['defaults', 'best']) configs.push({ system: peer, setting, label: PEER_SETTINGS[peer][setting].label });
+  }
+  const runs = configs.map(() => []);
+  for (let run = 1; run <= RUNS; run++) {
+    for (const [index, config] of configs.entries()) {
+      const result =
+        config.system === 'ours' ? await ourLatencyRun(url) : await peerLatencyRun(config.system, peerUrls[config.system], config.setting);
+      runs[index].push(result);
+      const behind = result.started < result.sent ? ` (only ${result.started} of ${result.sent} started)` : '';
+      log(`  ${config.system}, ${config.setting}, run ${run}: p50 ${result.p50_ms.toFixed(2)} ms, p95 ${result.p95_ms.toFixed(2)} ms, p99 ${result.p99_ms.toFixed(2)} ms${behind}`);
+    }
+  }
+  const summaries = configs.map((config, index) => ({
+    ...config,
+    rate_per_second: LATENCY_RATE,
+    seconds: LATENCY_SECONDS,
+    p50_ms: stats(runs[index].map((r) => r.p50_ms)),
+    p95_ms: stats(runs[index].map((r) => r.p95_ms)),
+    p99_ms: stats(runs[index].map((r) => r.p99_ms)),
+    // A run where not every job had started a second after the last one was sent: the workers fell behind.
+    behind_runs: runs[index].filter((r) => r.started < r.sent).length,
+  }));
+  return {
+    ours: summaries[0],
+    peers: Object.fromEntries(PEERS.map((peer) => [peer, Object.fromEntries(summaries.filter((s) => s.system === peer).map((s) => [s.setting, s]))])),
+  };
 }
 
 function cannon(options) {
   return new Promise((resolve, reject) => autocannon(options, (error, result) => (error ? reject(error) : resolve(result))));
 }
 
-async function httpScenario(url) {
-  const single = { rps: [], p50: [], p99: [], errors: [] };
-  const batchJobsPerSecond = [];
-  const batchBody = JSON.stringify({ jobs: Array.from({ length: 1000 }, () => ({ job_type: 'noop' })) });
-  for (let run = 1; run <= RUNS; run++) {
-    await reset(url);
-    const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url });
-    const result = await cannon({
-      url: `${api.baseUrl}/jobs`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: '{"job_type":"noop","payload":{}}',
-      connections: 50,
-      duration: 10,
-    });
-    single.rps.push(result.requests.average);
-    single.p50.push(result.latency.p50);
-    single.p99.push(result.latency.p99);
-    single.errors.push(result.errors + result.timeouts + result.non2xx);
-    log(`  POST /jobs, run ${run}: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, errors ${single.errors.at(-1)}`);
+const SINGLE_CONNECTIONS = 50;
+const BATCH_CONNECTIONS = 4;
+const BATCH_SIZE = 1000;
 
-    await reset(url);
-    const batch = await cannon({
-      url: `${api.baseUrl}/jobs/batch`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: batchBody,
-      connections: 4,
-      duration: 10,
-    });
-    const created = await withClient(url, async (client) => (await client.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n);
-    batchJobsPerSecond.push(created / 10);
-    log(`  POST /jobs/batch, run ${run}: ${(created / 10).toFixed(0)} jobs/s (${batch.non2xx + batch.errors} errors)`);
-    await api.stop();
-  }
-  return {
-    single: {
-      connections: 50,
-      seconds: 10,
-      requests_per_second: stats(single.rps),
-      p50_ms: stats(single.p50),
-      p99_ms: stats(single.p99),
-      errors: stats(single.errors),
-    },
-    batch: { jobs_per_request: 1000, connections: 4, seconds: 10, jobs_per_second: stats(batchJobsPerSecond) },
+async function ourHttpRun(url, batchBody) {
+  await reset(url);
+  const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url });
+  const result = await cannon({
+    url: `${api.baseUrl}/jobs`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"job_type":"noop","payload":{}}',
+    connections: SINGLE_CONNECTIONS,
+    duration: HTTP_SECONDS,
+  });
+  const single = {
+    calls_per_second: result.requests.average,
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
   };
+
+  await reset(url);
+  const batch = await cannon({
+    url: `${api.baseUrl}/jobs/batch`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: batchBody,
+    connections: BATCH_CONNECTIONS,
+    duration: HTTP_SECONDS,
+  });
+  const created = await withClient(url, async (client) => (await client.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n);
+  await api.stop();
+  return { single, batch: { jobs_per_second: created / HTTP_SECONDS, errors: batch.non2xx + batch.errors } };
 }
 
-/** Adds finished jobs straight into the table (triggers off for this session only: the rows are final). */
+/** The peers' create calls from one Node process with as many calls in flight as our load generator's connections. */
+async function peerHttpRun(peer, url) {
+  await runPeer(peer, url, 'prepare', {});
+  const single = await runPeer(peer, url, 'create', { concurrency: SINGLE_CONNECTIONS, seconds: HTTP_SECONDS });
+  await runPeer(peer, url, 'prepare', {});
+  const batch = await runPeer(peer, url, 'create', { concurrency: BATCH_CONNECTIONS, seconds: HTTP_SECONDS, batch: BATCH_SIZE });
+  return { single, batch };
+}
+
+async function httpScenarios(url, peerUrls) {
+  const batchBody = JSON.stringify({ jobs: Array.from({ length: BATCH_SIZE }, () => ({ job_type: 'noop' })) });
+  const systems = ['ours', ...PEERS];
+  const runs = Object.fromEntries(systems.map((system) => [system, []]));
+  for (let run = 1; run <= RUNS; run++) {
+    for (const system of systems) {
+      const result = system === 'ours' ? await ourHttpRun(url, batchBody) : await peerHttpRun(system, peerUrls[system]);
+      runs[system].push(result);
+      const { single, batch } = result;
+      log(`  ${system}, single create, run ${run}: ${single.calls_per_second.toFixed(0)}/s, p50 ${single.p50_ms.toFixed(1)} ms, p99 ${single.p99_ms.toFixed(1)} ms, errors ${single.errors}`);
+      log(`  ${system}, batch create of ${BATCH_SIZE.toLocaleString('en')}, run ${run}: ${batch.jobs_per_second.toFixed(0)} jobs/s (${batch.errors} errors)`);
+    }
+  }
+  const summary = (system) => ({
+    system,
+    single: {
+      connections: SINGLE_CONNECTIONS,
+      seconds: HTTP_SECONDS,
+      requests_per_second: stats(runs[system].map((r) => r.single.calls_per_second)),
+      p50_ms: stats(runs[system].map((r) => r.single.p50_ms)),
+      p99_ms: stats(runs[system].map((r) => r.single.p99_ms)),
+      errors: stats(runs[system].map((r) => r.single.errors)),
+    },
+    batch: {
+      jobs_per_request: BATCH_SIZE,
+      connections: BATCH_CONNECTIONS,
+      seconds: HTTP_SECONDS,
+      jobs_per_second: stats(runs[system].map((r) => r.batch.jobs_per_second)),
+      errors: stats(runs[system].map((r) => r.batch.errors)),
+    },
+  });
+  return { ours: summary('ours'), peers: Object.fromEntries(PEERS.map((peer) => [peer, summary(peer)])) };
+}
+
 async function growTable(url, rows) {
   await withClient(url, async (client) => {
     await withTriggersOff(client, 'TRUNCATE jobs, job_attempts');
@@ -342,64 +535,90 @@ async function grownScenario(url, best) {
   return { finished_rows: GROWN_ROWS, label: best.label, workers: best.workers, env: best.env, jobs_per_second: stats(throughput), listing };
 }
 
+
+/** The installed version of a peer package, for the report. */
+function peerVersion(peer) {
+  return JSON.parse(readFileSync(join(__dirname, '..', 'node_modules', peer, 'package.json'), 'utf8')).version;
+}
+
+/** `CREATE DATABASE <name>` on the server of `serverUrl`; returns the new database's URL and how to drop it. */
+async function createDatabase(serverUrl, name) {
+  await withClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  const parsed = new URL(serverUrl);
+  parsed.pathname = `/${name}`;
+  return { url: parsed.toString(), drop: () => withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) };
+}
+
 async function main() {
   let embedded;
-  let url;
-  let dropBenchDatabase = async () => undefined;
+  let serverUrl;
+  let folder;
   if (process.env.DATABASE_URL) {
-    const name = `job_service_bench_${process.pid}`;
-    await withClient(process.env.DATABASE_URL, (client) => client.query(`CREATE DATABASE ${name}`));
-    const parsed = new URL(process.env.DATABASE_URL);
-    parsed.pathname = `/${name}`;
-    url = parsed.toString();
-    dropBenchDatabase = () => withClient(process.env.DATABASE_URL, (client) => client.query(`DROP DATABASE ${name} WITH (FORCE)`));
+    serverUrl = process.env.DATABASE_URL;
   } else {
-    const folder = mkdtempSync(join(os.tmpdir(), 'job-service-bench-'));
+    folder = mkdtempSync(join(os.tmpdir(), 'job-service-bench-'));
     chmodSync(folder, 0o755);
     log('starting an embedded PostgreSQL (stock settings)');
     embedded = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres') });
-    url = embedded.url;
-    dropBenchDatabase = async () => rmSync(folder, { recursive: true, force: true });
+    serverUrl = embedded.url;
   }
-  const postgres = await withClient(url, async (client) => (await client.query('SHOW server_version')).rows[0].server_version);
-  await runMigrations(url);
-
+  const drops = [];
   const report = {
     date: new Date().toISOString(),
     node_options: NODE_OPTIONS,
-    machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, postgres },
     runs: RUNS,
+    options: {
+      jobs: PROCESSING_JOBS,
+      drain_seconds: DRAIN_SECONDS,
+      latency_rate: LATENCY_RATE,
+      latency_seconds: LATENCY_SECONDS,
+      http_seconds: HTTP_SECONDS,
+      grown_rows: GROWN_ROWS,
+    },
+    peers: Object.fromEntries(PEERS.map((peer) => [peer, { version: peerVersion(peer), settings: PEER_SETTINGS[peer] }])),
   };
   try {
+    const base = `job_service_bench_${process.pid}`;
+    const ours = await createDatabase(serverUrl, base);
+    drops.push(ours.drop);
+    const url = ours.url;
+    const postgres = await withClient(url, async (client) => (await client.query('SHOW server_version')).rows[0].server_version);
+    report.machine = { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, postgres };
+    await runMigrations(url);
+    const peerUrls = {};
+    for (const peer of PEERS) {
+      const database = await createDatabase(serverUrl, `${base}_${peer.replace(/-/g, '_')}`);
+      drops.push(database.drop);
+      peerUrls[peer] = database.url;
+      await runPeer(peer, database.url, 'setup');
+    }
+
     if (ONLY.has('processing') || ONLY.has('grown')) {
-      log(`processing: ${PROCESSING_JOBS.toLocaleString('en')} pre-created noop jobs`);
-      const tuned = { WORKER_CONCURRENCY: '100' };
-      report.processing = [
-        await processingScenario(url, '1 worker, default settings', 1, {}),
-        await processingScenario(url, '1 worker, WORKER_CONCURRENCY=100', 1, tuned),
-        await processingScenario(url, '2 workers, WORKER_CONCURRENCY=100', 2, tuned),
-      ];
+      log(`processing: ${PROCESSING_JOBS.toLocaleString('en')} pre-created noop jobs (cut off after ${DRAIN_SECONDS} s)`);
+      report.processing = await processingScenarios(url, peerUrls);
     }
     if (ONLY.has('latency')) {
-      log('pickup latency: 200 jobs/s through POST /jobs for 20 s, one idle worker (default settings)');
-      report.pickup_latency = await latencyScenario(url);
+      log(`enqueue-to-start latency: ${LATENCY_RATE} jobs/s for ${LATENCY_SECONDS} s, idle workers`);
+      report.pickup_latency = await latencyScenarios(url, peerUrls);
     }
     if (ONLY.has('http')) {
-      log('HTTP: one api process');
-      report.http = await httpScenario(url);
+      log('creating jobs: ours through one api process, the peers from one Node process');
+      report.http = await httpScenarios(url, peerUrls);
     }
     if (ONLY.has('grown') && report.processing) {
-      const best = [...report.processing].sort((a, b) => b.jobs_per_second.median - a.jobs_per_second.median)[0];
+      const best = [...report.processing.ours].sort((a, b) => b.jobs_per_second.median - a.jobs_per_second.median)[0];
       log(`grown table: ${GROWN_ROWS.toLocaleString('en')} finished jobs, then "${best.label}" again`);
       report.grown_table = await grownScenario(url, best);
       report.grown_table.empty_table_jobs_per_second = best.jobs_per_second.median;
       report.grown_table.ratio_to_empty = report.grown_table.jobs_per_second.median / best.jobs_per_second.median;
     }
   } finally {
+    for (const drop of drops.reverse()) await drop().catch((error) => log(`could not drop a bench database: ${error.message}`));
     await embedded?.stop();
-    await dropBenchDatabase();
+    if (folder) rmSync(folder, { recursive: true, force: true });
   }
 
+  report.comparison = compare(report, PEERS);
   const resultsDir = join(__dirname, 'results');
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `${report.date.replace(/[:.]/g, '-')}.json`);
@@ -409,31 +628,21 @@ async function main() {
 }
 
 function printTable(report) {
-  const fmt = (s, digits = 0) => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`;
-  const lines = [['figure', 'median (min-max)']];
-  for (const p of report.processing ?? []) {
-    lines.push([`processing, ${p.label}`, `${fmt(p.jobs_per_second)} jobs/s`]);
-    lines.push([`  peak worker RSS`, `${fmt(p.peak_rss_mb)} MB`]);
+  const m = report.machine;
+  const out = (line = '') => process.stdout.write(`${line}\n`);
+  out();
+  out(`Job service benchmark, ${report.date.slice(0, 10)}, ${m.cpus} cores, ${m.memory_gb} GiB, Node ${m.node}, PostgreSQL ${m.postgres}, ${report.runs} run(s), median (min-max)`);
+  out();
+  out(formatComparison(report.comparison, PEERS));
+  out();
+  const marked = report.comparison.some((r) => [r.ours, ...Object.values(r.peers)].some((entry) => entry?.mark));
+  if (marked) {
+    out('* some runs were cut off (a drain past --drain-seconds, figured from the jobs done by then) or fell behind');
+    out('  (latency: not every job had started 1 s after the last one was sent)');
   }
-  if (report.pickup_latency) {
-    const l = report.pickup_latency;
-    lines.push(['pickup latency at 200 jobs/s, p50 / p95 / p99', `${fmt(l.p50_ms, 2)} / ${fmt(l.p95_ms, 2)} / ${fmt(l.p99_ms, 2)} ms`]);
+  for (const [peer, { version, settings }] of Object.entries(report.peers)) {
+    out(`${peer} ${version}: defaults = ${settings.defaults.label}; best = ${settings.best.label}`);
   }
-  if (report.http) {
-    const s = report.http.single;
-    lines.push(['POST /jobs, 50 connections', `${fmt(s.requests_per_second)} req/s`]);
-    lines.push(['  latency p50 / p99', `${fmt(s.p50_ms, 1)} / ${fmt(s.p99_ms, 1)} ms`]);
-    lines.push(['  errors', fmt(s.errors)]);
-    lines.push(['POST /jobs/batch of 1,000', `${fmt(report.http.batch.jobs_per_second)} jobs/s`]);
-  }
-  if (report.grown_table) {
-    const g = report.grown_table;
-    lines.push([`processing with ${g.finished_rows.toLocaleString('en')} finished rows (${g.label})`, `${fmt(g.jobs_per_second)} jobs/s (${(g.ratio_to_empty * 100).toFixed(0)}% of empty)`]);
-    lines.push(['GET /jobs p99, first page / 100th page', `${g.listing.first_page.p99_ms.toFixed(2)} / ${g.listing.page_100.p99_ms.toFixed(2)} ms`]);
-  }
-  const width = Math.max(...lines.map(([a]) => a.length));
-  process.stdout.write(`\nJob service benchmark, ${report.date.slice(0, 10)}, ${report.machine.cpus} cores, ${report.machine.memory_gb} GiB, Node ${report.machine.node}, PostgreSQL ${report.machine.postgres}, ${report.runs} run(s)\n\n`);
-  for (const [a, b] of lines) process.stdout.write(`${a.padEnd(width)}  ${b}\n`);
 }
 
 main().catch((error) => {

@@ -1,0 +1,224 @@
+/**
+ * Turns a benchmark report into rows of ours / each peer / ratio, and prints them. The ratio is ours divided
+ * by the best peer's median: the highest for a rate, the lowest for a time, a memory or a CPU cost. So a
+ * ratio above 1 is ahead for a rate and behind for the rest; the `better` column says which way each goes.
+ */
+
+const fmtNumber = (value, digits) =>
+  value.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+function cell(entry, digits) {
+  if (!entry) return '-';
+  const { stats, mark = '', note = '' } = entry;
+  const range =
+    stats.runs.length > 1 ? ` (${fmtNumber(stats.min, digits)}-${fmtNumber(stats.max, digits)})` : '';
+  return `${fmtNumber(stats.median, digits)}${range}${mark}${note ? ` ${note}` : ''}`;
+}
+
+/** The peer entry that is best for this row: highest median for `higher`, lowest for `lower`. */
+function bestOf(entries, better) {
+  let best;
+  for (const entry of entries) {
+    if (!entry) continue;
+    if (
+      !best ||
+      (better === 'higher' ? entry.stats.median > best.stats.median : entry.stats.median < best.stats.median)
+    )
+      best = entry;
+  }
+  return best;
+}
+
+function row(figure, unit, better, digits, ours, peers) {
+  const best = bestOf(Object.values(peers), better);
+  return {
+    figure,
+    unit,
+    better,
+    digits,
+    ours,
+    peers,
+    ratio: ours && best ? ours.stats.median / best.stats.median : null,
+  };
+}
+
+/** Marks a figure whose runs were cut short (partial drain) or fell behind (latency): read it with care. */
+const flagged = (stats, count) => ({ stats, mark: count > 0 ? '*' : '' });
+
+function compare(report, peerNames) {
+  const rows = [];
+  const processing = report.processing;
+  if (processing) {
+    const ours = (setting) => processing.ours.find((p) => p.setting === setting);
+    const peer = (name, setting) => processing.peers[name]?.[setting];
+    const peersOf = (setting, pick) =>
+      Object.fromEntries(peerNames.map((name) => [name, peer(name, setting) && pick(peer(name, setting))]));
+    for (const [setting, title] of [
+      ['best', 'best setting'],
+      ['defaults', 'defaults'],
+    ]) {
+      const o = ours(setting);
+      if (!o) continue;
+      rows.push(
+        row(
+          `processing, ${title}`,
+          'jobs/s',
+          'higher',
+          0,
+          flagged(o.jobs_per_second, o.partial_runs),
+          peersOf(setting, (p) => flagged(p.jobs_per_second, p.partial_runs)),
+        ),
+      );
+    }
+    const two = ours('two-workers');
+    if (two)
+      rows.push(
+        row(
+          `processing, ours: ${two.label}`,
+          'jobs/s',
+          'higher',
+          0,
+          flagged(two.jobs_per_second, two.partial_runs),
+          {},
+        ),
+      );
+    for (const [setting, title] of [
+      ['best', 'best setting'],
+      ['defaults', 'defaults'],
+    ]) {
+      const o = ours(setting);
+      if (!o) continue;
+      rows.push(
+        row(
+          `worker peak RSS, ${title}`,
+          'MB',
+          'lower',
+          0,
+          { stats: o.peak_rss_mb },
+          peersOf(setting, (p) => ({ stats: p.peak_rss_mb })),
+        ),
+      );
+      rows.push(
+        row(
+          `worker CPU per 1,000 jobs, ${title}`,
+          'ms',
+          'lower',
+          0,
+          { stats: o.cpu_ms_per_1000_jobs },
+          peersOf(setting, (p) => ({ stats: p.cpu_ms_per_1000_jobs })),
+        ),
+      );
+    }
+  }
+  const latency = report.pickup_latency;
+  if (latency) {
+    for (const p of ['p50', 'p95', 'p99']) {
+      const key = `${p}_ms`;
+      const peers = {};
+      for (const name of peerNames) {
+        // A peer is compared at whichever of its two settings starts jobs sooner.
+        const options = Object.values(latency.peers[name] ?? {}).map((s) => ({
+          ...flagged(s[key], s.behind_runs),
+          note: `[${s.setting}]`,
+        }));
+        peers[name] = bestOf(options, 'lower');
+      }
+      rows.push(
+        row(
+          `enqueue-to-start at ${latency.ours.rate_per_second}/s, ${p}`,
+          'ms',
+          'lower',
+          2,
+          flagged(latency.ours[key], latency.ours.behind_runs),
+          peers,
+        ),
+      );
+    }
+  }
+  const http = report.http;
+  if (http) {
+    const peersOf = (pick) =>
+      Object.fromEntries(
+        peerNames.map((name) => [name, http.peers[name] && { stats: pick(http.peers[name]) }]),
+      );
+    const s = http.ours.single;
+    rows.push(
+      row(
+        `single create, ${s.connections} in flight (ours: POST /jobs)`,
+        'per s',
+        'higher',
+        0,
+        { stats: s.requests_per_second },
+        peersOf((p) => p.single.requests_per_second),
+      ),
+    );
+    rows.push(
+      row(
+        '  latency p99',
+        'ms',
+        'lower',
+        1,
+        { stats: s.p99_ms },
+        peersOf((p) => p.single.p99_ms),
+      ),
+    );
+    const b = http.ours.batch;
+    rows.push(
+      row(
+        `batch create of ${b.jobs_per_request.toLocaleString('en')}, ${b.connections} in flight (ours: POST /jobs/batch)`,
+        'jobs/s',
+        'higher',
+        0,
+        { stats: b.jobs_per_second },
+        peersOf((p) => p.batch.jobs_per_second),
+      ),
+    );
+  }
+  const grown = report.grown_table;
+  if (grown) {
+    rows.push(
+      row(
+        `processing with ${grown.finished_rows.toLocaleString('en')} finished rows (ours: ${grown.label}; ${(grown.ratio_to_empty * 100).toFixed(0)}% of empty)`,
+        'jobs/s',
+        'higher',
+        0,
+        { stats: grown.jobs_per_second },
+        {},
+      ),
+    );
+    const single = (value) => ({ stats: { median: value, min: value, max: value, runs: [value] } });
+    rows.push(
+      row('  GET /jobs p99, first page', 'ms', 'lower', 2, single(grown.listing.first_page.p99_ms), {}),
+    );
+    rows.push(
+      row('  GET /jobs p99, 100th page', 'ms', 'lower', 2, single(grown.listing.page_100.p99_ms), {}),
+    );
+  }
+  return rows;
+}
+
+function formatComparison(rows, peerNames) {
+  const header = ['figure', 'unit', 'better', 'ours', ...peerNames, 'ours / best peer'];
+  const lines = [header];
+  for (const r of rows) {
+    lines.push([
+      r.figure,
+      r.unit,
+      r.better,
+      cell(r.ours, r.digits),
+      ...peerNames.map((name) => cell(r.peers[name], r.digits)),
+      r.ratio === null ? '-' : r.ratio.toFixed(2),
+    ]);
+  }
+  const widths = header.map((_, i) => Math.max(...lines.map((line) => line[i].length)));
+  return lines
+    .map((line) =>
+      line
+        .map((text, i) => text.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+module.exports = { compare, formatComparison };
