@@ -13,24 +13,30 @@ export class JobFinishWaiters {
 
   constructor(private readonly notifications: DatabaseNotifications) {}
 
-  /** Resolves when job `jobId` is announced finished (or may have been: after a reconnect), or after `ms`. */
-  until(jobId: string, ms: number): Promise<void> {
+  /**
+   * Starts waiting for job `jobId` to be announced finished (or possibly finished: after a reconnect), for
+   * at most `ms`. Waiting starts before the caller reads the job, so an announcement that comes while it
+   * reads is not missed; `cancel` ends the wait early.
+   */
+  start(jobId: string, ms: number): { finished: Promise<void>; cancel: () => void } {
     if (!this.subscribed) {
       this.subscribed = true;
       this.notifications.onJobsFinished((jobIds) => this.wake(jobIds));
     }
-    return new Promise((resolve) => {
-      const waiters = this.waiting.get(jobId) ?? new Set<() => void>();
-      this.waiting.set(jobId, waiters);
-      const done = (): void => {
+    const waiters = this.waiting.get(jobId) ?? new Set<() => void>();
+    this.waiting.set(jobId, waiters);
+    let done: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => {
+      done = (): void => {
         clearTimeout(timer);
         waiters.delete(done);
         if (waiters.size === 0 && this.waiting.get(jobId) === waiters) this.waiting.delete(jobId);
         resolve();
       };
-      const timer = setTimeout(done, ms);
-      waiters.add(done);
     });
+    const timer = setTimeout(done, ms);
+    waiters.add(done);
+    return { finished, cancel: done };
   }
 
   private wake(jobIds: string[] | undefined): void {

@@ -30,7 +30,7 @@ const DEFAULT_PAGE_SIZE = 20;
 /** Jobs per statement of a bulk cancel: each round is a short transaction of its own. */
 const CANCEL_ROUND_SIZE = 1_000;
 /** A long poll reads the job again at least this often, whatever it hears. */
-const LONG_POLL_LOOK_AGAIN_MS = 5_000;
+const LONG_POLL_LOOK_AGAIN_MS = 15_000;
 
 export interface CreatedJob {
   job: JobResponse;
@@ -41,6 +41,8 @@ export interface CreatedJob {
 /** The API's rules: what a valid job is, defaults, idempotency, paging. It never runs a job. */
 @Injectable()
 export class JobsService {
+  private readonly readsInFlight = new Map<string, Promise<JobDetailResponse>>();
+
   constructor(
     private readonly repository: JobRepository,
     private readonly registry: HandlerRegistry,
@@ -101,11 +103,28 @@ export class JobsService {
   async waitFor(jobId: string, waitMs: number): Promise<JobDetailResponse> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const job = await this.get(jobId);
-      const left = deadline - Date.now();
-      if (TERMINAL_STATES.includes(job.state as JobState) || left <= 0) return job;
-      await this.finishWaiters.until(jobId, Math.min(left, LONG_POLL_LOOK_AGAIN_MS));
+      const wait = this.finishWaiters.start(jobId, Math.min(deadline - Date.now(), LONG_POLL_LOOK_AGAIN_MS));
+      try {
+        const job = await this.readShared(jobId);
+        if (TERMINAL_STATES.includes(job.state as JobState) || Date.now() >= deadline) return job;
+        await wait.finished;
+      } finally {
+        wait.cancel();
+      }
     }
+  }
+
+  /**
+   * One read of the job for everyone asking at once: a thousand long polls woken by the same
+   * announcement cost one query, not a thousand.
+   */
+  private readShared(jobId: string): Promise<JobDetailResponse> {
+    let read = this.readsInFlight.get(jobId);
+    if (!read) {
+      read = this.get(jobId).finally(() => this.readsInFlight.delete(jobId));
+      this.readsInFlight.set(jobId, read);
+    }
+    return read;
   }
 
   async get(jobId: string): Promise<JobDetailResponse> {
