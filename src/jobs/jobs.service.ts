@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { plainToInstance } from 'class-transformer';
 import { v7 as uuidv7 } from 'uuid';
 import { validateDto } from '../common/dto-validation';
 import type { AppConfig } from '../config/app-config';
@@ -71,13 +70,13 @@ export class JobsService {
     const problems: FieldError[] = [];
     const jobs: CreateJobDto[] = [];
     for (const [index, item] of items.entries()) {
-      const itemProblems = await validateDto(CreateJobDto, item);
+      const { value: job, problems: itemProblems } = await validateDto(CreateJobDto, item);
       // The payload can only be checked against a valid job type; then both kinds of problem are listed.
       if (!itemProblems.some((problem) => problem.field === 'job_type' || problem.field === 'payload')) {
-        itemProblems.push(...(await this.validatePayload(item as CreateJobDto)));
+        itemProblems.push(...(await this.validatePayload(job)));
       }
       for (const problem of itemProblems) problems.push({ index, ...problem });
-      jobs.push(plainToInstance(CreateJobDto, item));
+      jobs.push(job);
     }
     if (problems.length > 0) throw new RequestValidationError(problems);
     const created = await this.repository.insertJobs(jobs.map((job) => this.toNewJob(job, null, null)));
