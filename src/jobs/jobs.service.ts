@@ -88,10 +88,9 @@ export class JobsService {
     if (!UUID_PATTERN.test(jobId)) {
       throw new RequestValidationError([{ field: 'job_id', message: 'job_id must be a UUID' }]);
     }
-    const job = await this.repository.findJob(jobId);
-    if (!job) throw new JobNotFoundError(jobId);
-    const attempts = job.attempts > 0 ? await this.repository.findAttempts(jobId) : [];
-    return presentJobDetail(job, attempts);
+    const found = await this.repository.findJobWithAttempts(jobId);
+    if (!found) throw new JobNotFoundError(jobId);
+    return presentJobDetail(found.job, found.attempts);
   }
 
   async list(query: ListJobsQuery): Promise<JobListResponse> {
