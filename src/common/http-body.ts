@@ -1,39 +1,31 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { sendProblem, toProblem } from './problem-details.filter';
+import { isUtf8 } from 'node:buffer';
+import { RequestValidationError } from '../jobs/jobs.errors';
+import { MALFORMED_JSON, sendProblem, toProblem } from './problem-details.filter';
+import { unstorableJsonProblems } from './storable-json';
+import { toFieldError } from './validation';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
-/** Deeper bodies are refused before validation walks them (recursively, on the call stack). */
-export const MAX_JSON_DEPTH = 64;
+/** JSON's own whitespace, then an object or an array: other JSON texts are no request body. */
+const OBJECT_OR_ARRAY = /^[\t\n\r ]*[[{]/;
 
-/**
- * Why a parsed JSON body cannot be accepted, or null: nesting deeper than MAX_JSON_DEPTH, or a NUL
- * character in a string or key (PostgreSQL's text and jsonb cannot store U+0000). Iterative, so a
- * hostile body cannot overflow the stack here.
- */
-export function unstorableJsonReason(body: unknown): string | null {
-  const pending: { value: unknown; depth: number }[] = [{ value: body, depth: 0 }];
-  while (pending.length > 0) {
-    const { value, depth } = pending.pop()!;
-    if (typeof value === 'string') {
-      if (value.includes('\u0000')) return 'strings must not contain the NUL character (\\u0000)';
-    } else if (value !== null && typeof value === 'object') {
-      if (depth >= MAX_JSON_DEPTH) return `the body is nested deeper than ${MAX_JSON_DEPTH} levels`;
-      for (const [key, item] of Object.entries(value)) {
-        if (key.includes('\u0000')) return 'keys must not contain the NUL character (\\u0000)';
-        pending.push({ value: item, depth: depth + 1 });
-      }
-    }
+/** JSON is UTF-8 (RFC 8259); bytes that are not would otherwise be decoded into U+FFFD and stored so. */
+function assertUtf8(_request: Request, _response: Response, body: Buffer, charset: string): void {
+  if (charset !== 'utf-8' && charset !== 'utf8') {
+    throw Object.assign(new Error('JSON must be UTF-8'), { status: 415, type: 'charset.unsupported' });
   }
-  return null;
+  if (!isUtf8(body)) throw Object.assign(new Error('Not UTF-8'), { status: 400, type: 'encoding.invalid' });
 }
 
 /**
  * Parses JSON bodies up to `limitBytes` and answers problem+json itself when it cannot: 415 for a body
- * that is not JSON, 413 for one over the limit, 400 for malformed JSON or JSON we could not store. Runs before routing, so these
- * requests never reach a controller and change nothing.
+ * that is not JSON, 413 for one over the limit, 400 for malformed JSON and for JSON that the database
+ * would not give back exactly as sent (see unstorableJsonProblems; that check needs the body's text, as
+ * JSON.parse has already rounded its numbers). Runs before routing, so these requests never reach a
+ * controller and change nothing.
  */
 export function jsonBodyParser(limitBytes: number): RequestHandler {
-  const parseJson = express.json({ limit: limitBytes, type: JSON_TYPES, strict: true });
+  const readText = express.text({ type: JSON_TYPES, limit: limitBytes, verify: assertUtf8 });
   return (request: Request, response: Response, next: NextFunction): void => {
     const hasBody =
       request.headers['transfer-encoding'] !== undefined ||
@@ -46,11 +38,30 @@ export function jsonBodyParser(limitBytes: number): RequestHandler {
       });
       return;
     }
-    parseJson(request, response, (error?: unknown) => {
+    readText(request, response, (error?: unknown) => {
       if (error) return sendProblem(request, response, toProblem(error));
-      const reason = unstorableJsonReason(request.body);
-      if (reason)
-        return sendProblem(request, response, { status: 400, code: 'unsupported_json', detail: reason });
+      const text: unknown = request.body;
+      if (typeof text !== 'string') return next();
+      if (text === '') {
+        request.body = {};
+        return next();
+      }
+      let body: unknown;
+      try {
+        if (!OBJECT_OR_ARRAY.test(text)) throw new SyntaxError('not an object or array');
+        body = JSON.parse(text);
+      } catch {
+        return sendProblem(request, response, MALFORMED_JSON);
+      }
+      const problems = unstorableJsonProblems(text, body);
+      if (problems.length > 0) {
+        return sendProblem(
+          request,
+          response,
+          toProblem(new RequestValidationError(problems.map(toFieldError))),
+        );
+      }
+      request.body = body;
       next();
     });
   };

@@ -22,6 +22,12 @@ export interface Problem {
   checks?: Record<string, unknown>;
 }
 
+export const MALFORMED_JSON: Problem = {
+  status: 400,
+  code: 'malformed_json',
+  detail: 'The request body is not valid JSON',
+};
+
 /** Maps any error to RFC 9457 problem details. Unknown errors become a bare 500: no stack, no SQL. */
 export function toProblem(error: unknown): Problem {
   if (error instanceof RequestValidationError) {
@@ -48,8 +54,8 @@ export function toProblem(error: unknown): Problem {
   if (bodyParserType === 'entity.too.large') {
     return { status: 413, code: 'payload_too_large', detail: 'The request body is larger than the limit' };
   }
-  if (bodyParserType === 'entity.parse.failed') {
-    return { status: 400, code: 'malformed_json', detail: 'The request body is not valid JSON' };
+  if (bodyParserType === 'encoding.invalid') {
+    return { ...MALFORMED_JSON, detail: 'The request body is not valid UTF-8, so it is not JSON' };
   }
   if (bodyParserType === 'encoding.unsupported' || bodyParserType === 'charset.unsupported') {
     return {

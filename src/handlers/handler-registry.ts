@@ -64,6 +64,6 @@ export class HandlerRegistry implements OnModuleInit {
       return [{ field: 'job_type', message: `unknown job type "${jobType}"; known types: ${known}` }];
     }
     if (!registered.options.payload) return [];
-    return validateDto(registered.options.payload, payload, 'payload');
+    return (await validateDto(registered.options.payload, payload, 'payload')).problems;
   }
 }

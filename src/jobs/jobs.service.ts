@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { plainToInstance } from 'class-transformer';
 import { validateDto } from '../common/dto-validation';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -80,13 +79,13 @@ export class JobsService {
     const problems: FieldError[] = [];
     const jobs: CreateJobDto[] = [];
     for (const [index, item] of items.entries()) {
-      const itemProblems = await validateDto(CreateJobDto, item);
+      const { value: job, problems: itemProblems } = await validateDto(CreateJobDto, item);
       // The payload can only be checked against a valid job type; then both kinds of problem are listed.
       if (!itemProblems.some((problem) => problem.field === 'job_type' || problem.field === 'payload')) {
-        itemProblems.push(...(await this.validatePayload(item as CreateJobDto)));
+        itemProblems.push(...(await this.validatePayload(job)));
       }
       for (const problem of itemProblems) problems.push({ index, ...problem });
-      jobs.push(plainToInstance(CreateJobDto, item));
+      jobs.push(job);
     }
     if (problems.length > 0) throw new RequestValidationError(problems);
     const stored = await this.repository.insertJobs(jobs.map((job) => this.toNewJob(job, null, null)));
@@ -129,10 +128,9 @@ export class JobsService {
 
   async get(jobId: string): Promise<JobDetailResponse> {
     assertJobId(jobId);
-    const job = await this.repository.findJob(jobId);
-    if (!job) throw new JobNotFoundError(jobId);
-    const attempts = job.attempts > 0 ? await this.repository.findAttempts(jobId) : [];
-    return presentJobDetail(job, attempts);
+    const found = await this.repository.findJobWithAttempts(jobId);
+    if (!found) throw new JobNotFoundError(jobId);
+    return presentJobDetail(found.job, found.attempts);
   }
 
   async list(query: ListJobsQuery): Promise<JobListResponse> {
@@ -195,9 +193,13 @@ export class JobsService {
       this.metrics.jobsCreated.inc({ job_type: created.jobType });
       return presentJob(created);
     }
-    const job = await this.repository.findJob(jobId);
-    if (!job) throw new JobNotFoundError(jobId);
-    throw new JobStateConflictError(jobId, job.state, 'retried (only failed and cancelled jobs can be)');
+    const found = await this.repository.findJobWithAttempts(jobId);
+    if (!found) throw new JobNotFoundError(jobId);
+    throw new JobStateConflictError(
+      jobId,
+      found.job.state,
+      'retried (only failed and cancelled jobs can be)',
+    );
   }
 
   async pause(jobType: string): Promise<JobTypeDescription & { paused: boolean }> {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Pool } from 'pg';
+import { types, type Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { JobAttemptEntity } from './job-attempt.entity';
@@ -79,6 +79,11 @@ export interface ListJobsQuery {
   limit: number;
 }
 
+export interface JobWithAttempts {
+  job: JobEntity;
+  attempts: JobAttemptEntity[];
+}
+
 type RawRow = Record<string, unknown>;
 
 function toRescuedAttempt(row: RawRow): RescuedAttempt {
@@ -89,6 +94,9 @@ function toRescuedAttempt(row: RawRow): RescuedAttempt {
     state: row.state as JobState,
   };
 }
+
+/** The driver's own parser for timestamptz text, the one that reads the job's columns. */
+const parseTimestamp = types.getTypeParser(types.builtins.TIMESTAMPTZ) as (text: string) => Date;
 
 /**
  * Every query the service runs. Each method runs one statement (or one transaction) and decides
@@ -126,15 +134,25 @@ export class JobRepository {
     return this.guard(() => this.dataSource.getRepository(JobEntity).findOneBy({ idempotencyKey: key }));
   }
 
-  async findJob(jobId: string): Promise<JobEntity | null> {
-    return this.guard(() => this.dataSource.getRepository(JobEntity).findOneBy({ jobId }));
-  }
-
-  /** Closed attempt records of one job, oldest first. */
-  async findAttempts(jobId: string): Promise<JobAttemptEntity[]> {
-    return this.guard(() =>
-      this.dataSource.getRepository(JobAttemptEntity).find({ where: { jobId }, order: { attempt: 'ASC' } }),
-    );
+  /** One job and its closed attempt records (oldest first), read from one snapshot; null if no such job. */
+  async findJobWithAttempts(jobId: string): Promise<JobWithAttempts | null> {
+    const [row] = await this.prepared('find-job-with-attempts', SQL.FIND_JOB_WITH_ATTEMPTS, [jobId]);
+    if (!row) return null;
+    const records = row.attempt_records as RawRow[];
+    return {
+      job: this.toJobEntity(row),
+      attempts: records.map((record) =>
+        Object.assign(new JobAttemptEntity(), {
+          jobId,
+          attempt: record.attempt as number,
+          workerId: record.worker_id as string,
+          startedAt: parseTimestamp(record.started_at as string),
+          finishedAt: parseTimestamp(record.finished_at as string),
+          outcome: record.outcome as ClosingOutcome,
+          error: record.error as JobErrorBody,
+        }),
+      ),
+    };
   }
 
   /** One page of jobs, newest first (job_id is a UUIDv7, so id order is creation order). */

@@ -334,3 +334,20 @@ JOIN input USING (job_id),
      (SELECT pg_notify('${JOBS_DUE_CHANNEL}',
                        coalesce((SELECT (extract(epoch FROM min(available_at)) * 1000)::bigint::text FROM inserted), '')
      )) AS wake`;
+
+/**
+ * Job $1 with its attempt records, oldest first, in one statement: both come from one snapshot. Read in
+ * two statements, an attempt closed or opened in between shows up twice, or beyond the job's `attempts`.
+ * Timestamps travel as text in the server's own format, so they are parsed exactly as the job's columns are.
+ */
+export const FIND_JOB_WITH_ATTEMPTS = `
+SELECT j.*,
+       coalesce((SELECT json_agg(json_build_object('attempt', a.attempt, 'worker_id', a.worker_id,
+                                                   'started_at', a.started_at::text,
+                                                   'finished_at', a.finished_at::text,
+                                                   'outcome', a.outcome, 'error', a.error)
+                                 ORDER BY a.attempt)
+                 FROM job_attempts a
+                 WHERE a.job_id = j.job_id), '[]') AS attempt_records
+FROM jobs j
+WHERE j.job_id = $1`;

@@ -33,14 +33,15 @@ export const IsTimestamp = (): PropertyDecorator =>
   });
 
 export const MAX_BATCH_SIZE = 1_000;
+/** The shape of a job type name: POST /jobs takes no other, so GET /jobs?job_type= can match no other. */
+export const JOB_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
+export const JOB_TYPE_MESSAGE = 'job_type must be a job type name such as email.send';
 
 export class CreateJobDto {
   @ApiProperty({ description: 'A registered job type (see GET /job-types)', example: 'echo' })
   @IsString()
   @IsNotEmpty()
-  @Matches(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, {
-    message: 'job_type must be a job type name such as email.send',
-  })
+  @Matches(JOB_TYPE_PATTERN, { message: JOB_TYPE_MESSAGE })
   job_type!: string;
 
   @ApiPropertyOptional({

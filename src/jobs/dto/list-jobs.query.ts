@@ -1,7 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, Min, MaxLength } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MaxLength } from 'class-validator';
 import { JOB_STATES, JobState } from '../../persistence/job-state';
+import { JOB_TYPE_MESSAGE, JOB_TYPE_PATTERN } from './create-job.dto';
 
 export class ListJobsQuery {
   @ApiPropertyOptional({ enum: JOB_STATES, example: 'pending' })
@@ -12,7 +13,7 @@ export class ListJobsQuery {
   @ApiPropertyOptional({ example: 'echo' })
   @IsOptional()
   @IsString()
-  @MaxLength(100)
+  @Matches(JOB_TYPE_PATTERN, { message: JOB_TYPE_MESSAGE })
   job_type?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20, example: 20 })
