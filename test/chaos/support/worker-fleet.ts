@@ -7,6 +7,7 @@ import {
   preciseNow,
   readExecutionLogs,
   recordExecutionsTo,
+  type ExecutionEvent,
   type ExecutionSummary,
 } from './execution-log';
 
@@ -33,12 +34,15 @@ export class WorkerFleet {
     await Promise.all(Array.from({ length: count }, () => this.add()));
   }
 
-  /** Starts one more worker with a fresh WORKER_ID and waits until it is ready. */
-  async add(): Promise<FleetWorker> {
-    const id = `chaos-worker-${++this.started}`;
+  /**
+   * Starts one more worker and waits until it is ready. Its WORKER_ID is fresh unless `id` is given;
+   * `env` adds to or overrides the fleet's environment for this worker only.
+   */
+  async add(options: { id?: string; env?: Record<string, string> } = {}): Promise<FleetWorker> {
+    const id = options.id ?? `chaos-worker-${++this.started}`;
     const recording = recordExecutionsTo(join(this.executionLogs, `${id}.jsonl`));
     const service = await spawnService(
-      { APP_ROLE: 'worker', WORKER_ID: id, ...this.env, ...recording.env },
+      { APP_ROLE: 'worker', WORKER_ID: id, ...this.env, ...options.env, ...recording.env },
       { nodeArgs: recording.nodeArgs },
     );
     const worker: FleetWorker = { id, process: service };
@@ -54,6 +58,11 @@ export class WorkerFleet {
     );
   }
 
+  /** Every execution event the workers recorded so far. */
+  executionEvents(): ExecutionEvent[] {
+    return readExecutionLogs(this.executionLogs);
+  }
+
   /**
    * Checks the executions every worker recorded so far: an execution a process did not finish ends when
    * that process was seen gone.
@@ -62,7 +71,7 @@ export class WorkerFleet {
     const deaths = new Map<string, number>();
     for (const worker of this.workers)
       if (worker.exitedAt !== undefined) deaths.set(worker.id, worker.exitedAt);
-    return checkExecutions(readExecutionLogs(this.executionLogs), deaths);
+    return checkExecutions(this.executionEvents(), deaths);
   }
 
   async stopAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
