@@ -3,7 +3,11 @@ import { createTestDatabase, type TestDatabase } from '../support/test-db';
 import { checkHistory } from './support/history-checker';
 import { WorkerFleet, type FleetWorker } from './support/worker-fleet';
 
-const LEASE_MS = 2_000;
+/**
+ * The watchdog ends a blocked worker a twentieth of the lease before it runs out (at most 500 ms): a
+ * 5 s lease gives it 250 ms, which a slow, busy machine still keeps.
+ */
+const LEASE_MS = 5_000;
 
 interface Death {
   worker: FleetWorker;
@@ -130,7 +134,8 @@ describe('chaos: handlers that hang, block the event loop, or always throw', () 
   it('ends a worker whose event loop is blocked before its lease expires, so the job never runs in two places', async () => {
     const blocking = await insertJob(db.pool, {
       jobType: 'sleep',
-      payload: { ms: 6_000, busy: true },
+      // Twice the lease: had the watchdog not ended it, it would still run when the job is rescued.
+      payload: { ms: 2 * LEASE_MS, busy: true },
       maxAttempts: 2,
     });
     const healthy = await insertJobs(db.pool, 40, { jobType: 'echo', payload: { ok: true } });
