@@ -1,5 +1,9 @@
+import { eventually } from '../support/job-factory';
 import { spawnService, waitForHttp } from '../support/service-process';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
+
+/** The API is killed once it has acknowledged this many jobs, however long that takes. */
+const ACKNOWLEDGED_BEFORE_KILL = 200;
 
 describe('chaos: the API killed with SIGKILL during a burst of POSTs', () => {
   let db: TestDatabase;
@@ -33,13 +37,17 @@ describe('chaos: the API killed with SIGKILL during a burst of POSTs', () => {
       }
     };
     const clients = Array.from({ length: 20 }, () => client());
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await eventually(
+      async () => (acknowledged.size >= ACKNOWLEDGED_BEFORE_KILL ? true : undefined),
+      60_000,
+      5,
+    );
     api.kill('SIGKILL');
     await api.exited;
     killed = true;
     await Promise.all(clients);
 
-    expect(acknowledged.size).toBeGreaterThan(50);
+    expect(acknowledged.size).toBeGreaterThanOrEqual(ACKNOWLEDGED_BEFORE_KILL);
     const { rows } = await db.pool.query(`SELECT job_id, state, job_type, payload, max_attempts FROM jobs`);
     const stored = new Map(rows.map((row) => [row.job_id as string, row]));
     for (const [jobId, n] of acknowledged) {

@@ -1,16 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { eventually, insertJobs } from '../support/job-factory';
-import { spawnService, waitForHttp, type ServiceProcess } from '../support/service-process';
+import { waitForHttp } from '../support/service-process';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 import { checkHistory } from './support/history-checker';
+import { WorkerFleet } from './support/worker-fleet';
 
 const LEASE_MS = 2_000;
+const SWEEP_INTERVAL_MS = 500;
+/**
+ * How long each handler runs: well beyond lease + sweep, so that had the cut-off worker not aborted them,
+ * its handlers would still be running when the rescuer takes their jobs over.
+ */
+const SLEEP_MS = 8_000;
 
 describe('chaos: a worker cut off from the database while its attempts run', () => {
   let db: TestDatabase;
+  let fleet: WorkerFleet;
   const role = `cutoff_${randomBytes(4).toString('hex')}`;
-  const processes: ServiceProcess[] = [];
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -18,8 +25,7 @@ describe('chaos: a worker cut off from the database while its attempts run', () 
     await db.pool.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
   });
   afterAll(async () => {
-    for (const service of processes) service.kill('SIGKILL');
-    await Promise.all(processes.map((service) => service.exited));
+    await fleet?.dispose();
     await db.drop();
     const admin = new Client({ connectionString: process.env.TEST_PG_ADMIN_URL });
     await admin.connect();
@@ -30,22 +36,36 @@ describe('chaos: a worker cut off from the database while its attempts run', () 
   it('stops its handlers before its leases expire, writes nothing after, and recovers when it can connect again', async () => {
     const cutOffUrl = new URL(db.url);
     cutOffUrl.username = role;
-    const env = {
+    fleet = new WorkerFleet({
+      DATABASE_URL: db.url,
       LEASE_MS: String(LEASE_MS),
-      SWEEP_INTERVAL_MS: '500',
-      WORKER_POLL_INTERVAL_MS: '250',
+      SWEEP_INTERVAL_MS: String(SWEEP_INTERVAL_MS),
       LOG_LEVEL: 'info',
-    };
-    const isolated = await spawnService({
-      APP_ROLE: 'worker',
-      DATABASE_URL: cutOffUrl.toString(),
-      WORKER_ID: 'isolated',
-      ...env,
     });
-    processes.push(isolated);
-    await waitForHttp(isolated, '/health/ready');
+    // The rescuer is up before the cut, so that how long a process takes to start does not decide when the
+    // jobs are taken over. It never polls within the test: it claims only what it rescues itself, since
+    // the rescuing worker wakes its claim loop at once. Jobs inserted by hand send no NOTIFY.
+    const [isolated] = await Promise.all([
+      fleet.add({
+        id: 'isolated',
+        env: { DATABASE_URL: cutOffUrl.toString(), WORKER_POLL_INTERVAL_MS: '250' },
+      }),
+      fleet.add({ id: 'rescuer', env: { WORKER_POLL_INTERVAL_MS: '600000' } }),
+    ]);
+    // Its LISTEN connection wakes its loop once when it connects; that wake must find nothing due yet.
+    await eventually(async () => {
+      const { rows } = await db.pool.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND usename = current_user AND query ILIKE 'LISTEN %'`,
+      );
+      return rows[0].n === 1 ? true : undefined;
+    });
 
-    const jobs = await insertJobs(db.pool, 3, { jobType: 'sleep', payload: { ms: 5_000 } });
+    const jobs = await insertJobs(db.pool, 3, {
+      jobType: 'sleep',
+      payload: { ms: SLEEP_MS },
+      runInSeconds: 1,
+    });
     await eventually(async () => {
       const { rows } = await db.pool.query(
         `SELECT count(*)::int AS n FROM jobs WHERE worker_id = 'isolated' AND lease_expires_at IS NOT NULL`,
@@ -57,22 +77,35 @@ describe('chaos: a worker cut off from the database while its attempts run', () 
     await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
     // Heartbeats renewed the leases up to the cut; after it nothing can renew them.
     const cutAt = Date.now();
-    const rescuer = await spawnService({
-      APP_ROLE: 'worker',
-      DATABASE_URL: db.url,
-      WORKER_ID: 'rescuer',
-      ...env,
-    });
-    processes.push(rescuer);
 
     await eventually(
       async () => {
         const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM jobs WHERE state = 'completed'`);
         return rows[0].n === 3 ? true : undefined;
       },
-      30_000,
+      60_000,
       100,
     );
+
+    // The cut-off worker lives on through the cut: it has no reason to exit.
+    if (isolated.exitedAt !== undefined) {
+      throw new Error(`the cut-off worker exited:\n${isolated.process.output().slice(-4_000)}`);
+    }
+
+    // What the handlers recorded themselves: each isolated handler stopped before the rescuer's attempt
+    // of its job started.
+    const executions = fleet.checkExecutions();
+    expect(executions.violations).toEqual([]);
+    expect(executions.summary).toMatchObject({ jobs: 3, executions: 6, aborted: 3, unfinished: 0 });
+    // The check could have failed: had they not been aborted, the isolated handlers would still have been
+    // running when the rescuer started the same jobs.
+    const events = fleet.executionEvents();
+    for (const jobId of jobs) {
+      const isolatedStart = events.find((e) => e.job_id === jobId && e.worker === 'isolated')!;
+      const rescuerStart = events.find((e) => e.job_id === jobId && e.worker === 'rescuer')!;
+      expect(rescuerStart.at_precise).toBeLessThan(isolatedStart.at_precise + SLEEP_MS);
+    }
+
     const { rows: lost } = await db.pool.query(
       `SELECT job_id, finished_at FROM job_attempts WHERE worker_id = 'isolated' AND outcome = 'lost'`,
     );
@@ -80,7 +113,7 @@ describe('chaos: a worker cut off from the database while its attempts run', () 
 
     // Each handler was aborted by the isolated worker itself, within one lease of the cut, before the
     // database let anyone else have the job.
-    const aborts = isolated
+    const aborts = isolated.process
       .output()
       .split('\n')
       .filter((line) => line.includes('attempt aborted: lease lost'))
@@ -102,7 +135,7 @@ describe('chaos: a worker cut off from the database while its attempts run', () 
 
     // Let it connect again: the same process turns ready again, with no restart.
     await db.pool.query(`ALTER ROLE ${role} LOGIN`);
-    await waitForHttp(isolated, '/health/ready', 200, 15_000);
-    expect(isolated.child.exitCode).toBeNull();
+    await waitForHttp(isolated.process, '/health/ready', 200, 15_000);
+    expect(isolated.process.child.exitCode).toBeNull();
   });
 });

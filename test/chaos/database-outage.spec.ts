@@ -8,6 +8,9 @@ import { spawnService, waitForHttp, type ServiceProcess } from '../support/servi
 import { checkHistory } from './support/history-checker';
 import { WorkerFleet } from './support/worker-fleet';
 
+/** How long the server stays down: a scenario setting (heartbeats every LEASE_MS / 3 fail meanwhile). */
+const OUTAGE_MS = 2_000;
+
 /** These scenarios stop and cut off a PostgreSQL server of their own, never a shared one. */
 describe('chaos: PostgreSQL restarts and dropped connections', () => {
   let folder: string;
@@ -38,7 +41,7 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
 
   afterAll(async () => {
     api?.kill('SIGKILL');
-    await fleet?.stopAll();
+    await fleet?.dispose();
     await pool?.end();
     await server?.stop();
     rmSync(folder, { recursive: true, force: true });
@@ -70,6 +73,22 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
       250,
     );
 
+  /** Waits until the workers are in the middle of the batch: some jobs done, some attempts running. */
+  const midRun = (jobs: string[]): Promise<true> =>
+    eventually(
+      async () => {
+        const { rows } = await pool.query(
+          `SELECT count(*) FILTER (WHERE state = 'completed')::int AS done,
+                  count(*) FILTER (WHERE lease_expires_at IS NOT NULL)::int AS live
+           FROM jobs WHERE job_id = ANY($1::uuid[])`,
+          [jobs],
+        );
+        return rows[0].done > 0 && rows[0].live > 0 ? true : undefined;
+      },
+      30_000,
+      20,
+    );
+
   const everyProcessAlive = (): void => {
     expect(api.child.exitCode).toBeNull();
     for (const worker of fleet.workers) expect(worker.process.child.exitCode).toBeNull();
@@ -77,19 +96,19 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
 
   it('keeps running through a restart: not ready and 503 during it, then recovers by itself', async () => {
     const accepted = await createJobs(300);
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    await midRun(accepted);
     await server.stop();
 
     await eventually(
       async () => ((await fetch(`${api.baseUrl}/health/ready`)).status === 503 ? true : undefined),
-      5_000,
+      15_000,
       100,
     );
     for (const worker of fleet.workers) {
       await eventually(
         async () =>
           (await fetch(`${worker.process.baseUrl}/health/ready`)).status === 503 ? true : undefined,
-        5_000,
+        15_000,
         100,
       );
     }
@@ -102,8 +121,11 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(await refused.json()).toMatchObject({ status: 503, code: 'database_unavailable' });
+    // Prompt: a refused connection fails at once, and no attempt waits longer than the pool's 5 s
+    // connection timeout.
     expect(Date.now() - started).toBeLessThan(6_000);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // The outage goes on for a while, long enough for heartbeats and claims to fail meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
 
     await server.restart();
     await waitForHttp(api, '/health/ready', 200, 20_000);
@@ -119,12 +141,13 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
     const { violations, summary } = await checkHistory(pool, accepted);
     expect(violations).toEqual([]);
     expect(summary.jobs).toBe(301);
+    expect(fleet.checkExecutions().violations).toEqual([]);
     everyProcessAlive();
   });
 
   it('recovers when every backend connection is terminated mid-run', async () => {
     const accepted = await createJobs(300);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await midRun(accepted);
     const { rows } = await pool.query(
       `SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
        WHERE datname = current_database() AND pid <> pg_backend_pid()) AS terminated`,
@@ -133,6 +156,7 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
     await drained();
     const { violations } = await checkHistory(pool, accepted);
     expect(violations).toEqual([]);
+    expect(fleet.checkExecutions().violations).toEqual([]);
     everyProcessAlive();
     for (const worker of fleet.workers) await waitForHttp(worker.process, '/health/ready', 200, 10_000);
   });

@@ -18,19 +18,25 @@ describe('separate worker processes (APP_ROLE=worker)', () => {
   });
   afterAll(() => db.drop());
 
-  it('four workers sharing 2,000 jobs complete each exactly once, in one attempt', async () => {
-    const ids = await insertJobs(db.pool, 2_000, { jobType: 'echo', payload: { hello: 'world' } });
+  it('four workers sharing 2,000 jobs complete each exactly once, in one attempt, each doing its part', async () => {
+    const concurrency = 16;
+    const pollIntervalMs = 250;
+    // Every worker is ready before the first job exists, so none can miss the work by starting late.
     workers = await Promise.all(
       [1, 2, 3, 4].map((n) =>
         spawnService({
           APP_ROLE: 'worker',
           DATABASE_URL: db.url,
           WORKER_ID: `proc-${n}`,
-          WORKER_CONCURRENCY: '16',
+          WORKER_CONCURRENCY: String(concurrency),
+          WORKER_POLL_INTERVAL_MS: String(pollIntervalMs),
         }),
       ),
     );
     await Promise.all(workers.map((worker) => waitForHttp(worker, '/health/ready')));
+    // 50 ms each: the four together need at least 2,000 * 50 / (4 * 16) ms, about 1.6 s, six poll
+    // intervals, however fast the machine, so every worker finds the queue full when it next polls.
+    const ids = await insertJobs(db.pool, 2_000, { jobType: 'sleep', payload: { ms: 50 } });
 
     await eventually(
       async () => {
@@ -45,12 +51,19 @@ describe('separate worker processes (APP_ROLE=worker)', () => {
     );
     expect(rows.map((row) => row.job_id).sort()).toEqual([...ids].sort());
     for (const row of rows) {
-      expect(row).toMatchObject({ attempts: 1, failed_attempts: 0, result: { hello: 'world' } });
+      expect(row).toMatchObject({
+        attempts: 1,
+        failed_attempts: 0,
+        result: { slept_ms: expect.any(Number) },
+      });
     }
     const { rows: records } = await db.pool.query('SELECT count(*)::int AS n FROM job_attempts');
     expect(records[0].n).toBe(0);
-    // The work was shared (how evenly depends on start-up timing, so only "more than one" is asserted).
-    expect(new Set(rows.map((row) => row.worker_id)).size).toBeGreaterThan(1);
+    // The work was shared: each worker's first claim found a full queue and filled all its slots.
+    const perWorker = new Map<string, number>();
+    for (const row of rows) perWorker.set(row.worker_id, (perWorker.get(row.worker_id) ?? 0) + 1);
+    expect([...perWorker.keys()].sort()).toEqual(['proc-1', 'proc-2', 'proc-3', 'proc-4']);
+    for (const done of perWorker.values()) expect(done).toBeGreaterThanOrEqual(concurrency);
   });
 
   it('serves /health/live and /health/ready but not the jobs API', async () => {

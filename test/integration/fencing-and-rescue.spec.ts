@@ -151,7 +151,8 @@ describe('fenced writes, lease renewal and rescue', () => {
   it('renews only the leases the worker still holds', async () => {
     const kept = await insertJob(db.pool);
     const lost = await insertJob(db.pool);
-    const claimed = await repository.claimDue(2, 'worker-a', 1_000, ALL_TYPES);
+    // A lease that cannot run out during the test, shorter than the renewal so that the renewal shows.
+    const claimed = await repository.claimDue(2, 'worker-a', LEASE_MS / 4, ALL_TYPES);
     await expireLease(lost);
     await repository.rescueExpiredLeases(10);
     const before = (await row(kept)).lease_expires_at as Date;

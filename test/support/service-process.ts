@@ -29,10 +29,18 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function spawnService(env: Record<string, string>): Promise<ServiceProcess> {
+export interface SpawnOptions {
+  /** Arguments for node itself, before the script, e.g. `['-r', preload]`. */
+  nodeArgs?: string[];
+}
+
+export async function spawnService(
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): Promise<ServiceProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   let output = '';
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAIN], {
     env: {
       PATH: process.env.PATH ?? '',
       LOG_LEVEL: 'warn',
