@@ -319,6 +319,14 @@ export class JobRepository {
     const error = JSON.stringify({ code: 'lease_expired', message: 'The worker stopped renewing its lease' });
     return this.guard(async () => {
       const client = await this.pool.connect();
+      // The pool listens for errors only on idle connections. Without a listener of our own, a connection
+      // the server ends between two statements of this transaction (a restart, pg_terminate_backend)
+      // emits an error nobody handles, and the process dies.
+      let lost: Error | undefined;
+      const onLost = (error: Error): void => {
+        lost = error;
+      };
+      client.on('error', onLost);
       try {
         await client.query('BEGIN');
         const { rows: turn } = await client.query<{ acquired: boolean }>(SQL.TAKE_SWEEP_TURN, [
@@ -353,10 +361,13 @@ export class JobRepository {
         await client.query('COMMIT');
         return batch;
       } catch (failure) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        if (isConnectionError(failure)) lost ??= failure as Error;
+        if (!lost) await client.query('ROLLBACK').catch(() => undefined);
         throw failure;
       } finally {
-        client.release();
+        client.off('error', onLost);
+        // A connection that broke is destroyed, not handed to the next caller.
+        client.release(lost);
       }
     });
   }
