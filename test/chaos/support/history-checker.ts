@@ -6,6 +6,7 @@ export interface HistorySummary {
   jobs: number;
   completed: number;
   failed: number;
+  cancelled: number;
   attempts: number;
   lostAttempts: number;
 }
@@ -20,7 +21,8 @@ interface Interval {
 /**
  * Reads the jobs and attempts tables and lists every broken guarantee: an accepted job missing or not
  * terminal, a completed job with more than one success, overlapping attempts, a gap in attempt numbers,
- * or more failed attempts than max_attempts. An empty `violations` list is a clean history.
+ * more failed attempts than max_attempts, a cancelled job that was not cancelled on request, succeeded,
+ * or started an attempt after its cancel was requested. An empty `violations` list is a clean history.
  */
 export async function checkHistory(
   pool: Pool,
@@ -28,7 +30,8 @@ export async function checkHistory(
 ): Promise<{ violations: string[]; summary: HistorySummary }> {
   const violations: string[] = [];
   const { rows: jobs } = await pool.query(
-    `SELECT job_id, state, attempts, max_attempts, worker_id, attempt_started_at, lease_expires_at, finished_at
+    `SELECT job_id, state, attempts, max_attempts, worker_id, attempt_started_at, lease_expires_at, finished_at,
+            cancel_requested_at, error
      FROM jobs WHERE job_id = ANY($1::uuid[])`,
     [acceptedJobIds],
   );
@@ -56,13 +59,18 @@ export async function checkHistory(
     jobs: jobs.length,
     completed: 0,
     failed: 0,
+    cancelled: 0,
     attempts: 0,
     lostAttempts: 0,
   };
   for (const job of jobs) {
     if (job.state === 'completed') summary.completed++;
     else if (job.state === 'failed') summary.failed++;
+    else if (job.state === 'cancelled') summary.cancelled++;
     else violations.push(`job ${job.job_id} is ${job.state}, not terminal`);
+    if (job.state === 'cancelled' && (job.cancel_requested_at === null || job.error?.code !== 'cancelled')) {
+      violations.push(`job ${job.job_id} is cancelled without a cancel request and its error`);
+    }
 
     const history = [...(recordsByJob.get(job.job_id) ?? [])];
     if (job.state === 'completed') {
@@ -93,6 +101,15 @@ export async function checkHistory(
     }
     const successes = history.filter((h) => h.outcome === 'succeeded').length;
     if (successes > 1) violations.push(`job ${job.job_id} succeeded ${successes} times`);
+    if (job.state === 'cancelled' && successes > 0)
+      violations.push(`job ${job.job_id} is cancelled but succeeded`);
+    const requestedAt: Date | null = job.cancel_requested_at;
+    const lateStart = requestedAt && history.find((h) => h.startedAt.getTime() > requestedAt.getTime());
+    if (lateStart) {
+      violations.push(
+        `job ${job.job_id}: attempt ${lateStart.attempt} started after its cancel was requested (${requestedAt.toISOString()})`,
+      );
+    }
     const failures = history.filter((h) => FAILING.has(h.outcome)).length;
     if (failures > job.max_attempts) {
       violations.push(

@@ -1,0 +1,120 @@
+import { eventually, insertJobs } from '../support/job-factory';
+import { spawnService, waitForHttp, type ServiceProcess } from '../support/service-process';
+import { createTestDatabase, type TestDatabase } from '../support/test-db';
+import { checkHistory } from './support/history-checker';
+import { WorkerFleet } from './support/worker-fleet';
+
+const JOBS = 300;
+const KILLS = 5;
+
+/**
+ * Operators cancel jobs through a real API process while workers are killed with SIGKILL and replaced:
+ * cancels land on pending jobs, on jobs running on a live worker, on jobs whose worker just died, and on
+ * jobs finishing that instant. Whatever the order, no job has two outcomes, none starts again after its
+ * cancel was requested, none runs in two places, and every accepted cancel ends `cancelled` or, when the
+ * handler finished first, with the handler's outcome.
+ */
+describe('chaos: cancels while workers are killed and restarted', () => {
+  let db: TestDatabase;
+  let fleet: WorkerFleet;
+  let api: ServiceProcess | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    api?.kill('SIGKILL');
+    await api?.exited;
+    await fleet?.dispose();
+    await db.drop();
+  });
+
+  it('gives every cancelled job one outcome and never runs it again', async () => {
+    const accepted = await insertJobs(db.pool, JOBS, {
+      jobType: 'sleep',
+      payload: { ms: 300 },
+      maxAttempts: 20,
+    });
+    api = await spawnService({ APP_ROLE: 'api', DATABASE_URL: db.url });
+    await waitForHttp(api, '/health/ready');
+    fleet = new WorkerFleet({
+      DATABASE_URL: db.url,
+      WORKER_CONCURRENCY: '4',
+      LEASE_MS: '2000',
+      SWEEP_INTERVAL_MS: '500',
+      WORKER_POLL_INTERVAL_MS: '250',
+    });
+    await fleet.start(3);
+
+    // Cancel every third job, one after another, while the fleet is killed and replaced meanwhile.
+    const toCancel = accepted.filter((_, n) => n % 3 === 0);
+    const answers = new Map<string, number>();
+    const cancelling = (async () => {
+      for (const jobId of toCancel) {
+        const response = await fetch(`${api!.baseUrl}/jobs/${jobId}/cancel`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ reason: 'chaos' }),
+        });
+        answers.set(jobId, response.status);
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+    })();
+    for (let kill = 0; kill < KILLS; kill++) {
+      await fleet.add();
+      const victim = await eventually(async () => {
+        const { rows } = await db.pool.query(
+          `SELECT DISTINCT worker_id FROM jobs WHERE lease_expires_at IS NOT NULL AND worker_id = ANY($1)`,
+          [fleet.alive().map((worker) => worker.id)],
+        );
+        return rows.length > 0 ? fleet.alive().find((worker) => worker.id === rows[0].worker_id) : undefined;
+      }, 60_000);
+      victim.process.kill('SIGKILL');
+      await victim.process.exited;
+    }
+    await cancelling;
+
+    await eventually(
+      async () => {
+        const { rows } = await db.pool.query(
+          `SELECT count(*)::int AS n FROM jobs WHERE state NOT IN ('completed', 'failed', 'cancelled')`,
+        );
+        return rows[0].n === 0 ? true : undefined;
+      },
+      120_000,
+      250,
+    );
+
+    const { violations, summary } = await checkHistory(db.pool, accepted);
+    expect(violations).toEqual([]);
+    expect(summary.failed).toBe(0);
+    expect(summary.cancelled).toBeGreaterThan(0);
+    expect(summary.completed + summary.cancelled).toBe(JOBS);
+
+    const { rows } = await db.pool.query(
+      `SELECT job_id, state, cancel_requested_at IS NOT NULL AS requested FROM jobs WHERE job_id = ANY($1)`,
+      [accepted],
+    );
+    const cancelledIds = new Set(toCancel);
+    for (const row of rows) {
+      if (!cancelledIds.has(row.job_id)) {
+        // Nobody asked: the job lived the plain life, kills or not.
+        expect(row).toMatchObject({ state: 'completed', requested: false });
+      } else if (answers.get(row.job_id) === 200) {
+        // Accepted: cancelled, or completed by a handler that finished first.
+        expect(row.requested).toBe(true);
+        expect(['cancelled', 'completed']).toContain(row.state);
+      } else {
+        // Refused with 409: the job had already completed.
+        expect(answers.get(row.job_id)).toBe(409);
+        expect(row).toMatchObject({ state: 'completed', requested: false });
+      }
+    }
+
+    const executions = fleet.checkExecutions();
+    expect(executions.violations).toEqual([]);
+    process.stdout.write(
+      `\ncancel-amid-kills: ${JSON.stringify({ ...summary, cancels: toCancel.length, kills: KILLS })}\n`,
+    );
+  });
+});
