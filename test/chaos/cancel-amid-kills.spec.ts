@@ -4,7 +4,7 @@ import { createTestDatabase, type TestDatabase } from '../support/test-db';
 import { checkHistory } from './support/history-checker';
 import { WorkerFleet } from './support/worker-fleet';
 
-const JOBS = 300;
+const JOBS = 400;
 const KILLS = 5;
 
 /**
@@ -32,7 +32,7 @@ describe('chaos: cancels while workers are killed and restarted', () => {
   it('gives every cancelled job one outcome and never runs it again', async () => {
     const accepted = await insertJobs(db.pool, JOBS, {
       jobType: 'sleep',
-      payload: { ms: 300 },
+      payload: { ms: 1_000 },
       maxAttempts: 20,
     });
     api = await spawnService({ APP_ROLE: 'api', DATABASE_URL: db.url });
@@ -46,20 +46,27 @@ describe('chaos: cancels while workers are killed and restarted', () => {
     });
     await fleet.start(3);
 
-    // Cancel every third job, one after another, while the fleet is killed and replaced meanwhile.
-    const toCancel = accepted.filter((_, n) => n % 3 === 0);
     const answers = new Map<string, number>();
-    const cancelling = (async () => {
-      for (const jobId of toCancel) {
+    const cancel = async (jobIds: string[]): Promise<void> => {
+      for (const jobId of jobIds) {
         const response = await fetch(`${api!.baseUrl}/jobs/${jobId}/cancel`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ reason: 'chaos' }),
         });
         answers.set(jobId, response.status);
-        await new Promise((resolve) => setTimeout(resolve, 15));
       }
-    })();
+    };
+    const pick = async (where: string, values: unknown[], limit: number): Promise<string[]> =>
+      (
+        await db.pool.query(
+          `SELECT job_id FROM jobs WHERE ${where} AND cancel_requested_at IS NULL ORDER BY random() LIMIT ${limit}`,
+          values,
+        )
+      ).rows.map((row) => row.job_id as string);
+
+    // Each round cancels jobs running on live workers, jobs held by the worker about to be killed (the
+    // rescue must cancel those), and pending jobs; then the victim is killed and replaced.
     for (let kill = 0; kill < KILLS; kill++) {
       await fleet.add();
       const victim = await eventually(async () => {
@@ -67,12 +74,15 @@ describe('chaos: cancels while workers are killed and restarted', () => {
           `SELECT DISTINCT worker_id FROM jobs WHERE lease_expires_at IS NOT NULL AND worker_id = ANY($1)`,
           [fleet.alive().map((worker) => worker.id)],
         );
-        return rows.length > 0 ? fleet.alive().find((worker) => worker.id === rows[0].worker_id) : undefined;
+        return rows.length > 1 ? fleet.alive().find((worker) => worker.id === rows[0].worker_id) : undefined;
       }, 60_000);
+      await cancel(await pick(`lease_expires_at IS NOT NULL AND worker_id <> $1`, [victim.id], 4));
+      await cancel(await pick(`lease_expires_at IS NOT NULL AND worker_id = $1`, [victim.id], 2));
       victim.process.kill('SIGKILL');
       await victim.process.exited;
+      await cancel(await pick(`state = 'pending' AND $1::text IS NOT NULL`, [victim.id], 6));
     }
-    await cancelling;
+    const toCancel = [...answers.keys()];
 
     await eventually(
       async () => {
