@@ -15,6 +15,11 @@ export class RateLimitGuard extends ThrottlerGuard {
     return Promise.resolve(caller ? caller.keyId : `ip:${(request as unknown as Request).ip ?? 'unknown'}`);
   }
 
+  /** One budget per key across every endpoint (the default would keep one per endpoint). */
+  protected override generateKey(_context: ExecutionContext, tracker: string, name: string): string {
+    return `${name}:${tracker}`;
+  }
+
   protected override shouldSkip(context: ExecutionContext): Promise<boolean> {
     return Promise.resolve(isPublicRoute(this.reflector, context));
   }
