@@ -1,7 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { ApiKeyGuard } from './common/api-key.guard';
+import { RateLimitGuard } from './common/rate-limit.guard';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
@@ -16,6 +18,7 @@ export class AppModule {
   static forRole(config: AppConfig, logger: Logger): DynamicModule {
     const api = runsApi(config.role);
     const worker = runsWorker(config.role);
+    const rateLimit = config.rateLimitPerMinute;
     return {
       module: AppModule,
       imports: [
@@ -26,8 +29,13 @@ export class AppModule {
         HealthModule.forRole(worker),
         ...(api ? [JobsModule] : []),
         ...(worker ? [WorkerModule] : []),
+        ...(rateLimit ? [ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: rateLimit }] })] : []),
       ],
-      providers: [{ provide: APP_GUARD, useClass: ApiKeyGuard }],
+      // In this order: the rate limit counts per key, so the key guard names the caller first.
+      providers: [
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        ...(rateLimit ? [{ provide: APP_GUARD, useClass: RateLimitGuard }] : []),
+      ],
     };
   }
 }

@@ -40,6 +40,9 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel, { role: config.role });
+  if (config.authDisabled && runsApi(config.role)) {
+    logger.warn('AUTH_DISABLED=true: the API serves every request without an API key');
+  }
 
   // Our own signal handling (not Nest's shutdown hooks, which re-raise the signal): stop-signal.ts caught
   // the signal, perhaps while this process was still loading; from here on it is acted upon.

@@ -1,4 +1,5 @@
 import {
+  ForbiddenException,
   Inject,
   Injectable,
   SetMetadata,
@@ -9,40 +10,96 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { AppConfig } from '../config/app-config';
+import { API_SCOPES, type ApiScope, type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 
 const PUBLIC_ROUTE = Symbol('PUBLIC_ROUTE');
+const ROUTE_SCOPE = Symbol('ROUTE_SCOPE');
+
+/** What a route asks of the caller's key. `publicWhen` lets configuration open it (METRICS_PUBLIC). */
+export interface RouteScope {
+  scope: ApiScope;
+  publicWhen?: (config: AppConfig) => boolean;
+}
 
 /** Marks a controller or route as reachable without an API key (health probes). */
 export const Public = (): ClassDecorator & MethodDecorator => SetMetadata(PUBLIC_ROUTE, true);
 
-const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+export function isPublicRoute(reflector: Reflector, context: ExecutionContext): boolean {
+  return (
+    reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), context.getClass()]) === true
+  );
+}
 
-/** When API_KEYS is set, every non-public route needs `Authorization: Bearer <key>`. */
+/**
+ * The smallest scope of key that may call this route. Every route that is not @Public() must declare one:
+ * the guard refuses a route that does not, so a new endpoint is closed until someone decides who may use it.
+ */
+export const RequireScope = (
+  scope: ApiScope,
+  options: Omit<RouteScope, 'scope'> = {},
+): ClassDecorator & MethodDecorator => SetMetadata(ROUTE_SCOPE, { scope, ...options } satisfies RouteScope);
+
+/** The key a request was let in with, for the rate limit: an opaque id, never the key. */
+export interface Caller {
+  keyId: string;
+  scope: ApiScope;
+}
+
+export function callerOf(request: Request): Caller | undefined {
+  return (request as Request & { caller?: Caller }).caller;
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+const grants = (held: ApiScope, needed: ApiScope): boolean =>
+  API_SCOPES.indexOf(held) >= API_SCOPES.indexOf(needed);
+
+/**
+ * Authentication and authorisation in one place. With API_KEYS set, a route needs
+ * `Authorization: Bearer <key>` (401 without or with an unknown key) whose scope covers the route's
+ * (403 otherwise). Without keys (development, or AUTH_DISABLED=true) scopes are not checked, but a route
+ * that declares none is still refused.
+ */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly keyDigests: Buffer[];
+  private readonly keys: { digest: Buffer; scope: ApiScope; keyId: string }[];
 
   constructor(
     private readonly reflector: Reflector,
-    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.keyDigests = config.apiKeys.map(digest);
+    this.keys = config.apiKeys.map(({ key, scope }, index) => ({
+      digest: digest(key),
+      scope,
+      keyId: `key-${index + 1}`,
+    }));
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (this.keyDigests.length === 0) return true;
-    const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [
+    if (isPublicRoute(this.reflector, context)) return true;
+    const route = this.reflector.getAllAndOverride<RouteScope | undefined>(ROUTE_SCOPE, [
       context.getHandler(),
       context.getClass(),
     ]);
-    if (isPublic) return true;
-    const header = context.switchToHttp().getRequest<Request>().headers.authorization ?? '';
-    const match = /^Bearer (.+)$/i.exec(header);
-    // Compare digests in constant time so response timing reveals nothing about the keys.
-    const presented = match ? digest(match[1].trim()) : null;
-    if (presented && this.keyDigests.some((key) => timingSafeEqual(key, presented))) return true;
-    throw new UnauthorizedException('A valid API key is required: Authorization: Bearer <key>');
+    if (!route) throw new ForbiddenException('This endpoint declares no access scope, so it is closed');
+    if (route.publicWhen?.(this.config)) return true;
+    if (this.keys.length === 0) return true;
+
+    const request = context.switchToHttp().getRequest<Request & { caller?: Caller }>();
+    const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(request.headers.authorization ?? '');
+    const presented = match ? digest(match[1]) : null;
+    // Every key is compared, in constant time, whichever matches: timing tells nothing about the keys.
+    let found: (typeof this.keys)[number] | undefined;
+    for (const key of this.keys) {
+      if (presented && timingSafeEqual(key.digest, presented) && !found) found = key;
+    }
+    if (!found) throw new UnauthorizedException('A valid API key is required: Authorization: Bearer <key>');
+    request.caller = { keyId: found.keyId, scope: found.scope };
+    if (!grants(found.scope, route.scope)) {
+      throw new ForbiddenException(
+        `This endpoint needs a key with scope ${route.scope}; this key has scope ${found.scope}`,
+      );
+    }
+    return true;
   }
 }

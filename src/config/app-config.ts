@@ -4,6 +4,16 @@ import { randomBytes } from 'node:crypto';
 export const APP_ROLES = ['api', 'worker', 'all', 'migrate'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
+export const API_SCOPES = ['read', 'write', 'admin'] as const;
+/** read: GET endpoints; write: read + creating jobs; admin: write + cancel, retry, pause and resume. */
+export type ApiScope = (typeof API_SCOPES)[number];
+
+/** One entry of API_KEYS. The key itself is a secret: never log it or put it in a message. */
+export interface ApiKey {
+  key: string;
+  scope: ApiScope;
+}
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -32,7 +42,15 @@ export interface AppConfig {
   defaultMaxAttempts: number;
   defaultTimeoutMs: number;
   maxBodyBytes: number;
-  apiKeys: string[];
+  apiKeys: ApiKey[];
+  /** Serve every endpoint without a key even in production (AUTH_DISABLED=true, logged as a warning). */
+  authDisabled: boolean;
+  /** /metrics answers without a key (METRICS_PUBLIC=true). */
+  metricsPublic: boolean;
+  /** Origins allowed to call the API from a browser; empty: no CORS headers at all. */
+  corsOrigins: string[];
+  /** Requests per minute per key (per client address without one); undefined: no limit. */
+  rateLimitPerMinute: number | undefined;
   logLevel: LogLevel;
   embeddedDataDir: string;
 }
@@ -83,10 +101,24 @@ export function loadConfig(env: Env = process.env): AppConfig {
     defaultMaxAttempts: reader.integer('DEFAULT_MAX_ATTEMPTS', 3, 1, 1_000),
     defaultTimeoutMs: reader.integer('DEFAULT_TIMEOUT_MS', 300_000, 1, 86_400_000),
     maxBodyBytes: reader.integer('MAX_BODY_BYTES', 1_048_576, 1_024, 104_857_600),
-    apiKeys: reader.list('API_KEYS'),
+    apiKeys: reader.apiKeys('API_KEYS'),
+    authDisabled: reader.boolean('AUTH_DISABLED', false),
+    metricsPublic: reader.boolean('METRICS_PUBLIC', false),
+    corsOrigins: reader.origins('CORS_ORIGINS'),
+    rateLimitPerMinute: reader.optionalInteger('RATE_LIMIT_PER_MINUTE', 1, 1_000_000),
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     embeddedDataDir: env.EMBEDDED_PG_DIR?.trim() || '.data/postgres',
   };
+  // An api that answers everyone is never what a production deployment meant by leaving API_KEYS out.
+  if (production && runsApi(config.role) && config.apiKeys.length === 0 && !config.authDisabled) {
+    problems.push(
+      'API_KEYS is required when NODE_ENV=production (comma-separated key or key:scope entries); ' +
+        'set AUTH_DISABLED=true to serve the API without keys on purpose',
+    );
+  }
+  if (config.authDisabled && config.apiKeys.length > 0) {
+    problems.push('AUTH_DISABLED=true and API_KEYS contradict each other: set one of them');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -139,6 +171,53 @@ class EnvReader {
       .split(',')
       .map((item) => item.trim())
       .filter((item) => item.length > 0);
+  }
+
+  optionalInteger(name: string, min: number, max: number): number | undefined {
+    if (this.raw(name) === undefined) return undefined;
+    return this.integer(name, min, min, max);
+  }
+
+  /**
+   * `key` (scope admin) or `key:scope`. Messages name entries by position only: a key must not reach a log.
+   * A key may itself hold colons; only a known scope after the last one is read as the scope.
+   */
+  apiKeys(name: string): ApiKey[] {
+    const keys: ApiKey[] = [];
+    for (const [index, entry] of this.list(name).entries()) {
+      const colon = entry.lastIndexOf(':');
+      const suffix = colon >= 0 ? entry.slice(colon + 1).trim() : '';
+      const scoped = (API_SCOPES as readonly string[]).includes(suffix);
+      const key = scoped ? entry.slice(0, colon).trim() : entry;
+      if (colon >= 0 && !scoped) {
+        this.problems.push(
+          `${name} entry ${index + 1} must be key or key:scope with scope one of ${API_SCOPES.join(', ')}`,
+        );
+      } else if (key.length === 0 || /\s/.test(key)) {
+        this.problems.push(`${name} entry ${index + 1} has an empty key or one with whitespace`);
+      } else {
+        keys.push({ key, scope: scoped ? (suffix as ApiScope) : 'admin' });
+      }
+    }
+    return keys;
+  }
+
+  /** Comma-separated origins such as https://ops.example.com; each must be scheme://host[:port]. */
+  origins(name: string): string[] {
+    const origins = this.list(name);
+    for (const origin of origins) {
+      let valid = false;
+      try {
+        const url = new URL(origin);
+        valid = (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === origin;
+      } catch {
+        valid = false;
+      }
+      if (!valid) {
+        this.problems.push(`${name} must list origins such as https://ops.example.com (got "${origin}")`);
+      }
+    }
+    return origins;
   }
 
   databaseUrl(name: string): string | undefined {

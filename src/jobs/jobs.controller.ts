@@ -16,6 +16,7 @@ import {
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { RequireScope } from '../common/api-key.guard';
 import { ProblemResponse } from '../common/problem.response';
 import { CancelJobDto, CancelMatchingJobsDto } from './dto/cancel-jobs.dto';
 import { CreateJobDto, CreateJobsBatchDto } from './dto/create-job.dto';
@@ -42,6 +43,7 @@ export class JobsController {
   constructor(private readonly jobs: JobsService) {}
 
   @Post('jobs')
+  @RequireScope('write')
   @HttpCode(201)
   @ApiOperation({
     summary: 'Create a job',
@@ -71,6 +73,7 @@ export class JobsController {
   }
 
   @Post('jobs/batch')
+  @RequireScope('write')
   @HttpCode(201)
   @ApiOperation({
     summary: 'Create up to 1,000 jobs at once',
@@ -85,6 +88,7 @@ export class JobsController {
   }
 
   @Get('jobs')
+  @RequireScope('read')
   @ApiOperation({
     summary: 'List jobs, newest first',
     description: 'Keyset paging: pass next_cursor as cursor.',
@@ -96,6 +100,7 @@ export class JobsController {
   }
 
   @Get('jobs/:job_id')
+  @RequireScope('read')
   @ApiOperation({
     summary: 'One job with its attempt history',
     description:
@@ -111,6 +116,7 @@ export class JobsController {
   }
 
   @Post('jobs/cancel')
+  @RequireScope('admin')
   @HttpCode(202)
   @ApiOperation({
     summary: 'Cancel every unfinished job matching a filter',
@@ -125,6 +131,7 @@ export class JobsController {
   }
 
   @Post('jobs/:job_id/cancel')
+  @RequireScope('admin')
   @HttpCode(200)
   @ApiOperation({
     summary: 'Cancel a job',
@@ -147,6 +154,7 @@ export class JobsController {
   }
 
   @Post('jobs/:job_id/retry')
+  @RequireScope('admin')
   @HttpCode(201)
   @ApiOperation({
     summary: 'Run a failed or cancelled job again, as a new job',
@@ -169,6 +177,7 @@ export class JobsController {
   }
 
   @Get('job-types')
+  @RequireScope('read')
   @ApiOperation({
     summary: 'The registered job types, the payload each expects (JSON Schema), and whether paused',
   })
@@ -178,6 +187,7 @@ export class JobsController {
   }
 
   @Post('job-types/:job_type/pause')
+  @RequireScope('admin')
   @HttpCode(200)
   @ApiOperation({
     summary: 'Stop workers claiming jobs of this type',
@@ -193,6 +203,7 @@ export class JobsController {
   }
 
   @Post('job-types/:job_type/resume')
+  @RequireScope('admin')
   @HttpCode(200)
   @ApiOperation({ summary: 'Let workers claim jobs of this type again', description: 'Wakes every worker.' })
   @ApiParam({ name: 'job_type', example: 'email.send' })

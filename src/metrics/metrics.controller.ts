@@ -1,9 +1,11 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { RequireScope } from '../common/api-key.guard';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('operations')
+@RequireScope('read', { publicWhen: (config) => config.metricsPublic })
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}

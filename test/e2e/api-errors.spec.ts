@@ -746,7 +746,7 @@ describe('401 when API_KEYS is set', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await startTestApp(db.url, { role: 'api', apiKeys: ['secret-key'] });
+    app = await startTestApp(db.url, { role: 'api', apiKeys: [{ key: 'secret-key', scope: 'admin' }] });
   });
 
   afterAll(async () => {

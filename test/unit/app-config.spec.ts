@@ -23,6 +23,10 @@ describe('loadConfig', () => {
       defaultTimeoutMs: 300_000,
       maxBodyBytes: 1_048_576,
       apiKeys: [],
+      authDisabled: false,
+      metricsPublic: false,
+      corsOrigins: [],
+      rateLimitPerMinute: undefined,
       logLevel: 'info',
     });
   });
@@ -45,7 +49,10 @@ describe('loadConfig', () => {
       DEFAULT_MAX_ATTEMPTS: '7',
       DEFAULT_TIMEOUT_MS: '1000',
       MAX_BODY_BYTES: '2048',
-      API_KEYS: ' a , b,,c ',
+      API_KEYS: ' a , b:read,,c:write, d:admin ,e:f:read',
+      METRICS_PUBLIC: 'true',
+      CORS_ORIGINS: 'https://ops.example.com, http://localhost:8080',
+      RATE_LIMIT_PER_MINUTE: '600',
       LOG_LEVEL: 'debug',
       MIGRATE_ON_START: 'false',
       WORKER_ID: 'worker-a',
@@ -67,7 +74,17 @@ describe('loadConfig', () => {
       defaultMaxAttempts: 7,
       defaultTimeoutMs: 1_000,
       maxBodyBytes: 2_048,
-      apiKeys: ['a', 'b', 'c'],
+      apiKeys: [
+        { key: 'a', scope: 'admin' },
+        { key: 'b', scope: 'read' },
+        { key: 'c', scope: 'write' },
+        { key: 'd', scope: 'admin' },
+        { key: 'e:f', scope: 'read' },
+      ],
+      authDisabled: false,
+      metricsPublic: true,
+      corsOrigins: ['https://ops.example.com', 'http://localhost:8080'],
+      rateLimitPerMinute: 600,
       logLevel: 'debug',
       migrateOnStart: false,
       workerId: 'worker-a',
@@ -115,9 +132,54 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
       /DATABASE_URL is required when NODE_ENV=production/,
     );
-    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/jobs' }).migrateOnStart).toBe(
-      false,
+    expect(
+      loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/jobs', API_KEYS: 'k' })
+        .migrateOnStart,
+    ).toBe(false);
+  });
+
+  it('refuses to serve the API in production without API_KEYS unless AUTH_DISABLED=true', () => {
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/jobs' };
+    for (const role of ['api', 'all']) {
+      expect(() => loadConfig({ ...production, APP_ROLE: role })).toThrow(
+        /API_KEYS is required when NODE_ENV=production.*AUTH_DISABLED=true/,
+      );
+    }
+    expect(loadConfig({ ...production, AUTH_DISABLED: 'true' }).authDisabled).toBe(true);
+    expect(loadConfig({ ...production, API_KEYS: 'k1:read' }).apiKeys).toEqual([
+      { key: 'k1', scope: 'read' },
+    ]);
+    // A worker or a migration serves no API.
+    expect(loadConfig({ ...production, APP_ROLE: 'worker' }).apiKeys).toEqual([]);
+    expect(() => loadConfig({ API_KEYS: 'k1', AUTH_DISABLED: 'true' })).toThrow(/contradict/);
+  });
+
+  it('refuses a bad API_KEYS entry without repeating the key', () => {
+    let error: unknown;
+    try {
+      loadConfig({ API_KEYS: 'good,s3cret-one:root,:read,s3cret two' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const { problems, message } = error as ConfigError;
+    expect(problems).toEqual([
+      expect.stringMatching(/API_KEYS entry 2 must be key or key:scope with scope one of read, write, admin/),
+      expect.stringMatching(/API_KEYS entry 3 has an empty key/),
+      expect.stringMatching(/API_KEYS entry 4 has an empty key or one with whitespace/),
+    ]);
+    expect(message).not.toMatch(/s3cret/);
+  });
+
+  it('validates CORS_ORIGINS, RATE_LIMIT_PER_MINUTE, METRICS_PUBLIC and AUTH_DISABLED', () => {
+    expect(() => loadConfig({ CORS_ORIGINS: 'https://ok.example.com,*' })).toThrow(
+      /CORS_ORIGINS must list origins/,
     );
+    expect(() => loadConfig({ CORS_ORIGINS: 'https://x.example.com/path' })).toThrow(/CORS_ORIGINS/);
+    expect(() => loadConfig({ RATE_LIMIT_PER_MINUTE: '0' })).toThrow(/RATE_LIMIT_PER_MINUTE must be a whole/);
+    expect(() => loadConfig({ RATE_LIMIT_PER_MINUTE: 'lots' })).toThrow(/RATE_LIMIT_PER_MINUTE/);
+    expect(() => loadConfig({ METRICS_PUBLIC: 'maybe' })).toThrow(/METRICS_PUBLIC must be true or false/);
+    expect(() => loadConfig({ AUTH_DISABLED: 'sure' })).toThrow(/AUTH_DISABLED must be true or false/);
   });
 
   it('refuses a retry cap below the retry base', () => {
