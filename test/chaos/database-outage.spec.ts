@@ -89,6 +89,18 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
       20,
     );
 
+  /** The readiness status; a process that died meanwhile fails the test with what it printed. */
+  const readiness = async (service: ServiceProcess): Promise<number> => {
+    try {
+      return (await fetch(`${service.baseUrl}/health/ready`)).status;
+    } catch (error) {
+      if (service.child.exitCode !== null) {
+        throw new Error(`the process exited with ${service.child.exitCode}:\n${service.output()}`);
+      }
+      throw error;
+    }
+  };
+
   const everyProcessAlive = (): void => {
     expect(api.child.exitCode).toBeNull();
     for (const worker of fleet.workers) expect(worker.process.child.exitCode).toBeNull();
@@ -106,8 +118,7 @@ describe('chaos: PostgreSQL restarts and dropped connections', () => {
     );
     for (const worker of fleet.workers) {
       await eventually(
-        async () =>
-          (await fetch(`${worker.process.baseUrl}/health/ready`)).status === 503 ? true : undefined,
+        async () => ((await readiness(worker.process)) === 503 ? true : undefined),
         15_000,
         100,
       );
