@@ -175,7 +175,10 @@ describe('the service process at start-up and shutdown', () => {
       } else {
         expect(context).toMatchObject({ exit: { code: 0, signal: null } });
       }
-      expect(run.tookMs).toBeLessThan(GRACE_MS + 4_000);
+      // Exit code 0 means the exit deadline (grace + 4 s from the moment the process could act on the
+      // signal) never fired. Counted from the kill, the time also holds code that was being loaded when the
+      // signal arrived, which cannot be interrupted (a second or two on a loaded machine).
+      expect(run.tookMs).toBeLessThan(GRACE_MS + 6_000);
     }
     const { rows: failed } = await db.pool.query(
       `SELECT count(*)::int AS n FROM jobs WHERE state = 'failed'`,
