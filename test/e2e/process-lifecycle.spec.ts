@@ -224,7 +224,9 @@ describe('the service process at start-up and shutdown', () => {
     });
     await eventually(async () => ((await leasesHeldBy('cut-off')) === 1 ? true : undefined), 30_000);
 
+    // Queries sent into the silence fail after DB_STATEMENT_TIMEOUT_MS + 1 s instead of hanging.
     proxy.blackhole();
+    await eventually(async () => (/Query read timeout/.test(worker.output()) ? true : undefined), 15_000, 50);
     const signalledAt = performance.now();
     worker.kill('SIGTERM');
     const exit = await exitWithin(worker, GRACE_MS + 15_000);
