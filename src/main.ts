@@ -90,7 +90,7 @@ async function run(config: AppConfig, logger: Logger, stopping: AbortSignal, ope
     config = { ...config, databaseUrl: opened.embedded.url };
   }
   stopping.throwIfAborted();
-  const { runMigrations, waitForDatabase } = await import('./persistence/data-source.js');
+  const { waitForDatabase } = await import('./persistence/connection.js');
   await waitForDatabase(config.databaseUrl!, {
     retryForMs: config.dbConnectRetryMs,
     signal: stopping,
@@ -98,6 +98,8 @@ async function run(config: AppConfig, logger: Logger, stopping: AbortSignal, ope
       logger.warn({ err: error, attempt, retry_in_ms: retryInMs }, 'the database does not answer; retrying'),
   });
 
+  stopping.throwIfAborted();
+  const { runMigrations } = await import('./persistence/data-source.js');
   if (config.role === 'migrate') {
     const applied = await runMigrations(config.databaseUrl!);
     logger.info({ applied }, applied.length ? 'migrations applied' : 'schema already up to date');

@@ -4,7 +4,7 @@ import { Client } from 'pg';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { LOGGER, type Logger } from '../logging/logger';
-import { standaloneConnectionOptions } from './data-source';
+import { standaloneConnectionOptions } from './connection';
 import { CANCEL_REQUESTED_CHANNEL, JOBS_DUE_CHANNEL, JOBS_FINISHED_CHANNEL } from './job.sql';
 
 const RECONNECT_DELAY_MS = 1_000;

@@ -48,6 +48,8 @@ const CONNECTION_ERROR_MESSAGES = [
   'timeout exceeded when trying to connect',
   'Client has encountered a connection error',
   'Connection terminated unexpectedly',
+  // pg's query_timeout: the connection did not answer at all within DB_STATEMENT_TIMEOUT_MS + 1 s.
+  'Query read timeout',
 ];
 
 /** True when an error from the driver means "no usable connection", not "the statement was wrong". */

@@ -127,20 +127,30 @@ describe('the service process at start-up and shutdown', () => {
       exit: Exit | 'still running';
       tookMs: number;
     }
-    // One lane per role, side by side. Run i is signalled at a random moment of the i-th of RUNS_PER_ROLE
-    // equal slices of [0, 1.25 x start-up time], counted from the spawn of the child process.
+    // One lane per role, side by side. Of its runs, the first IN_START_UP are signalled at a random moment
+    // of the i-th of IN_START_UP equal slices of [0, 1.1 x start-up time], counted from the spawn of the
+    // child process; the others at a random moment of the 300 ms after it first answered ready, when it is
+    // claiming and running jobs (how long start-up takes varies too much from run to run to get there by
+    // timing alone).
+    const IN_START_UP = 16;
     const lane = async (role: string): Promise<Run[]> => {
       const runs: Run[] = [];
       for (let i = 0; i < RUNS_PER_ROLE; i++) {
         await insertJobs(db.pool, 2, { jobType: 'sleep', payload: { ms: 150 }, maxAttempts: 1 });
         const workerId = `${role}-run-${i}`;
-        const delayMs = ((i + Math.random()) / RUNS_PER_ROLE) * 1.25 * startupMs[role];
         const spawnedAt = performance.now();
         const service = await spawn(env(role, workerId));
-        await sleep(Math.max(0, delayMs - (performance.now() - spawnedAt)));
+        if (i < IN_START_UP) {
+          const delayMs = ((i + Math.random()) / IN_START_UP) * 1.1 * startupMs[role];
+          await sleep(Math.max(0, delayMs - (performance.now() - spawnedAt)));
+        } else {
+          await waitForHttp(service, '/health/ready', 200, 30_000);
+          await sleep(Math.random() * 300);
+        }
         const signalledAt = performance.now();
         service.kill('SIGTERM');
         const exit = await exitWithin(service, GRACE_MS + 10_000);
+        const delayMs = signalledAt - spawnedAt;
         runs.push({ role, workerId, delayMs, exit, tookMs: performance.now() - signalledAt });
       }
       return runs;
@@ -223,7 +233,9 @@ describe('the service process at start-up and shutdown', () => {
     });
     await eventually(async () => ((await leasesHeldBy('cut-off')) === 1 ? true : undefined), 30_000);
 
+    // Queries sent into the silence fail after DB_STATEMENT_TIMEOUT_MS + 1 s instead of hanging.
     proxy.blackhole();
+    await eventually(async () => (/Query read timeout/.test(worker.output()) ? true : undefined), 15_000, 50);
     const signalledAt = performance.now();
     worker.kill('SIGTERM');
     const exit = await exitWithin(worker, GRACE_MS + 15_000);
