@@ -112,6 +112,11 @@ const jobBody: fc.Arbitrary<string> = fc
   )
   .map((fields) => `{${fields.filter((f) => f !== undefined).join(',')}}`);
 
+/** A body that is surely valid: in an all-or-nothing batch, these make sure some batches are accepted. */
+const surelyValidJobBody: fc.Arbitrary<string> = fc
+  .integer()
+  .map((n) => `{"job_type":"echo","payload":{"n":${n}}}`);
+
 /** A body that is valid but for its payload, so that acceptances (and their payloads) are checked often. */
 const validJobBody: fc.Arbitrary<string> = jsonText.map(
   (payload) => `{"job_type":"echo","payload":${payload}}`,
@@ -285,7 +290,14 @@ describe('fuzzed API: no 5xx, clean problems, nothing created but by a 201, payl
           body: anyBody(
             fc
               .tuple(
-                fc.array(fc.oneof(jobBody, validJobBody), { maxLength: 5 }),
+                // A batch is all-or-nothing: a share of all-valid batches makes sure some are accepted.
+                fc.oneof(
+                  fc.array(fc.oneof(jobBody, validJobBody), { maxLength: 5 }),
+                  fc.array(fc.oneof(validJobBody, surelyValidJobBody, surelyValidJobBody), {
+                    minLength: 1,
+                    maxLength: 5,
+                  }),
+                ),
                 fc.option(fc.constantFrom(...PROTOTYPE_KEYS), { freq: 5 }),
               )
               .map(([jobs, extra]) => `{"jobs":[${jobs.join(',')}]${extra ? `,"${extra}":1` : ''}}`),
