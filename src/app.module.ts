@@ -10,6 +10,7 @@ import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
 import { LoggingModule, type Logger } from './logging/logger';
 import { MetricsModule } from './metrics/metrics.module';
+import { StatsModule } from './stats/stats.module';
 import { WorkerModule } from './worker/worker.module';
 
 /** The modules one process runs: the API, the worker, or both (APP_ROLE). Every role serves health and metrics. */
@@ -27,7 +28,7 @@ export class AppModule {
         ScheduleModule.forRoot(),
         MetricsModule,
         HealthModule.forRole(worker),
-        ...(api ? [JobsModule] : []),
+        ...(api ? [JobsModule, StatsModule] : []),
         ...(worker ? [WorkerModule] : []),
         ...(rateLimit ? [ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: rateLimit }] })] : []),
       ],

@@ -13,6 +13,9 @@ export interface ApiKey {
   key: string;
   scope: ApiScope;
 }
+const DAY_MS = 86_400_000;
+/** Ten years: a longer retention is a typo, not a policy (0 keeps jobs forever). */
+const MAX_RETENTION_MS = 3_650 * DAY_MS;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -51,6 +54,12 @@ export interface AppConfig {
   corsOrigins: string[];
   /** Requests per minute per key (per client address without one); undefined: no limit. */
   rateLimitPerMinute: number | undefined;
+  /** How long terminal jobs are kept after they finished, per state; 0 keeps them forever. */
+  retentionCompletedMs: number;
+  retentionFailedMs: number;
+  retentionCancelledMs: number;
+  /** How often a worker looks for jobs past retention (one worker at a time across the fleet). */
+  retentionSweepIntervalMs: number;
   logLevel: LogLevel;
   embeddedDataDir: string;
 }
@@ -106,6 +115,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     metricsPublic: reader.boolean('METRICS_PUBLIC', false),
     corsOrigins: reader.origins('CORS_ORIGINS'),
     rateLimitPerMinute: reader.optionalInteger('RATE_LIMIT_PER_MINUTE', 1, 1_000_000),
+    retentionCompletedMs: reader.integer('RETENTION_COMPLETED_MS', 7 * DAY_MS, 0, MAX_RETENTION_MS),
+    retentionFailedMs: reader.integer('RETENTION_FAILED_MS', 30 * DAY_MS, 0, MAX_RETENTION_MS),
+    retentionCancelledMs: reader.integer('RETENTION_CANCELLED_MS', 7 * DAY_MS, 0, MAX_RETENTION_MS),
+    retentionSweepIntervalMs: reader.integer('RETENTION_SWEEP_INTERVAL_MS', 60_000, 100, 86_400_000),
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     embeddedDataDir: env.EMBEDDED_PG_DIR?.trim() || '.data/postgres',
   };

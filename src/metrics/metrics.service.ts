@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { JOB_STATES } from '../persistence/job-state';
-import { JobRepository } from '../persistence/job.repository';
+import { JobRepository, type JobStats } from '../persistence/job.repository';
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800];
 /** Collections this close together belong to one scrape. */
@@ -67,28 +67,55 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  /** Both database gauges read one count per scrape: the first to collect starts it, the other shares it. */
-  private counting: { startedAt: number; counts: ReturnType<JobRepository['countJobs']> } | undefined;
+  readonly jobsDeleted = new Counter({
+    name: 'jobs_deleted_total',
+    help: 'Terminal jobs this worker deleted once past their retention, by state',
+    labelNames: ['state'],
+    registers: [this.registry],
+  });
+
+  readonly retentionSweepFailures = new Counter({
+    name: 'retention_sweep_failures_total',
+    help: 'Retention passes of this worker that failed before reaching their horizon',
+    registers: [this.registry],
+  });
+
+  /** The database gauges read one snapshot per scrape: the first to collect starts it, the others share it. */
+  private reading: { startedAt: number; stats: Promise<JobStats> } | undefined;
 
   constructor(private readonly repository: JobRepository) {
     collectDefaultMetrics({ register: this.registry });
-    const counts = (): ReturnType<JobRepository['countJobs']> => this.countOncePerScrape();
+    const stats = (): Promise<JobStats> => this.readOncePerScrape();
     new Gauge({
       name: 'jobs_by_state',
-      help: 'Jobs in each state (queue depth), read from the database at scrape time',
+      help: 'Jobs in each state (queue depth), from the counters the database keeps',
       labelNames: ['state'],
       registers: [this.registry],
       async collect() {
-        const { byState } = await counts();
-        for (const state of JOB_STATES) this.set({ state }, byState[state]);
+        const { counts } = await stats();
+        for (const state of JOB_STATES) {
+          this.set(
+            { state },
+            counts.reduce((sum, count) => sum + (count.state === state ? count.jobs : 0), 0),
+          );
+        }
       },
     });
     new Gauge({
       name: 'jobs_live_attempts',
-      help: 'Attempts holding a lease across all workers, read from the database at scrape time',
+      help: 'Attempts holding a lease across all workers, from the counters the database keeps',
       registers: [this.registry],
       async collect() {
-        this.set((await counts()).liveAttempts);
+        const { counts } = await stats();
+        this.set(counts.reduce((sum, count) => sum + count.live, 0));
+      },
+    });
+    new Gauge({
+      name: 'jobs_oldest_due_age_seconds',
+      help: 'How long the longest-waiting claimable job has been due; 0 when none is',
+      registers: [this.registry],
+      async collect() {
+        this.set(((await stats()).oldestDueAgeMs ?? 0) / 1000);
       },
     });
   }
@@ -125,11 +152,11 @@ export class MetricsService {
     });
   }
 
-  private countOncePerScrape(): ReturnType<JobRepository['countJobs']> {
+  private readOncePerScrape(): Promise<JobStats> {
     const now = Date.now();
-    if (!this.counting || now - this.counting.startedAt > SCRAPE_SHARE_MS) {
-      this.counting = { startedAt: now, counts: this.repository.countJobs() };
+    if (!this.reading || now - this.reading.startedAt > SCRAPE_SHARE_MS) {
+      this.reading = { startedAt: now, stats: this.repository.readJobStats() };
     }
-    return this.counting.counts;
+    return this.reading.stats;
   }
 }

@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { JobAttemptEntity } from './job-attempt.entity';
 import type { ClosingOutcome, JobErrorBody } from './job-state';
-import { JOB_STATES, JobState } from './job-state';
+import { JobState } from './job-state';
 import { JobEntity } from './job.entity';
 import * as SQL from './job.sql';
 import { DatabaseUnavailableError, isConnectionError } from './persistence.errors';
@@ -383,29 +383,80 @@ export class JobRepository {
     return row?.age_ms === null || row?.age_ms === undefined ? null : Number(row.age_ms);
   }
 
-  /**
-   * Jobs in each state and attempts live across all workers (for metrics). Nothing indexes state, so this
-   * reads the whole table: its cost grows with the finished jobs kept.
-   */
-  async countJobs(): Promise<{ byState: Record<JobState, number>; liveAttempts: number }> {
-    const rows = await this.query(
-      `SELECT state, count(*)::int AS count, (count(*) FILTER (WHERE lease_expires_at IS NOT NULL))::int AS live
-       FROM jobs GROUP BY state`,
-      [],
-    );
-    const byState = Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>;
-    let liveAttempts = 0;
-    for (const row of rows) {
-      byState[row.state as JobState] = row.count as number;
-      liveAttempts += row.live as number;
-    }
-    return { byState, liveAttempts };
-  }
-
   /** How many due jobs wait for each job type outside `jobTypes` (claimable by nobody who lacks them). */
   async countDueWithoutHandler(jobTypes: string[]): Promise<Map<string, number>> {
     const rows = await this.query(SQL.COUNT_DUE_WITHOUT_HANDLER, [jobTypes]);
     return new Map(rows.map((row) => [row.job_type as string, row.due as number]));
+  }
+
+  /**
+   * Queue depth per job type and state, recent finishes, paused types and the oldest due job (see
+   * READ_JOB_STATS). Reads counters the database keeps, never the job rows, so it costs the same at any
+   * table size. One statement: every figure comes from one snapshot.
+   */
+  async readJobStats(): Promise<JobStats> {
+    const [row] = await this.query(SQL.READ_JOB_STATS, []);
+    const counts = row.counts as { job_type: string; state: JobState; jobs: number; live: number }[];
+    return {
+      counts: counts.map((count) => ({
+        jobType: count.job_type,
+        state: count.state,
+        jobs: Number(count.jobs),
+        live: Number(count.live),
+      })),
+      finishedLastMinute: Object.fromEntries(
+        Object.entries(row.finished as Record<string, number>).map(([state, jobs]) => [state, Number(jobs)]),
+      ),
+      pausedJobTypes: row.paused as string[],
+      oldestDueAgeMs: row.oldest_due_age_ms === null ? null : Math.max(0, Number(row.oldest_due_age_ms)),
+    };
+  }
+
+  /**
+   * One batch of the retention task, in one transaction: unless another worker took the turn within
+   * `minIntervalMs` (then it returns null at once), it drops finish counts older than `finishesKeptMs`
+   * and, with a `retention` policy, deletes up to `limit` expired jobs along the walk of the primary key
+   * (see DELETE_RETAINED_JOBS) and saves how far the walk came. One worker deletes at a time: the turn
+   * is a row lock held until commit.
+   */
+  async sweepRetention(options: RetentionBatchOptions): Promise<RetentionBatch | null> {
+    return this.guard(async () => {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows: turn } = await client.query<{ walked_to: string }>(SQL.TAKE_RETENTION_TURN, [
+          options.minIntervalMs,
+        ]);
+        if (turn.length === 0) {
+          await client.query('COMMIT');
+          return null;
+        }
+        await client.query(SQL.PRUNE_JOB_FINISHES, [options.finishesKeptMs]);
+        const batch: RetentionBatch = { deleted: {}, caughtUp: true };
+        const { retention } = options;
+        if (retention) {
+          const { rows } = await client.query<RawRow>(SQL.DELETE_RETAINED_JOBS, [
+            turn[0].walked_to,
+            options.horizonMs,
+            retention.completedMs,
+            retention.failedMs,
+            retention.cancelledMs,
+            options.limit,
+          ]);
+          const [result] = rows;
+          batch.deleted = result.deleted as Partial<Record<JobState, number>>;
+          batch.caughtUp = (result.scanned as number) < options.limit;
+          await client.query(SQL.SAVE_RETENTION_WALK, [result.walked_to, batch.caughtUp, options.lapMs]);
+        }
+        await client.query('COMMIT');
+        return batch;
+      } catch (failure) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw failure;
+      } finally {
+        client.release();
+      }
+    });
   }
 
   /** Resolves when the database answers a trivial query. */
@@ -447,4 +498,49 @@ export class JobRepository {
       throw error;
     }
   }
+}
+
+/** Jobs of one type in one state, and how many of them hold a live attempt. */
+export interface JobTypeStateCount {
+  jobType: string;
+  state: JobState;
+  jobs: number;
+  live: number;
+}
+
+export interface JobStats {
+  /** Only the (type, state) pairs with jobs in them. */
+  counts: JobTypeStateCount[];
+  /** Jobs that reached each terminal state within the last minute (whole seconds); absent: none. */
+  finishedLastMinute: Partial<Record<JobState, number>>;
+  pausedJobTypes: string[];
+  /** How long the longest-waiting claimable job has been due; null when none is due. */
+  oldestDueAgeMs: number | null;
+}
+
+/** How long terminal jobs are kept after they finished, per state; 0 keeps them forever. */
+export interface RetentionPolicy {
+  completedMs: number;
+  failedMs: number;
+  cancelledMs: number;
+}
+
+export interface RetentionBatchOptions {
+  /** Take the turn only if no batch (of any worker) ran within this many ms. */
+  minIntervalMs: number;
+  /** Null: delete nothing, only drop old finish counts. */
+  retention: RetentionPolicy | null;
+  /** Look only at jobs created at least this many ms ago (more than a minute: younger ones cannot be deleted). */
+  horizonMs: number;
+  /** Jobs looked at (and so deleted, at most) per batch. */
+  limit: number;
+  /** How often the walk starts again from the oldest job. */
+  lapMs: number;
+  finishesKeptMs: number;
+}
+
+export interface RetentionBatch {
+  deleted: Partial<Record<JobState, number>>;
+  /** The walk reached the horizon: nothing more to look at until jobs age past it. */
+  caughtUp: boolean;
 }

@@ -351,3 +351,109 @@ SELECT j.*,
                  WHERE a.job_id = j.job_id), '[]') AS attempt_records
 FROM jobs j
 WHERE j.job_id = $1`;
+
+/**
+ * Everything GET /stats and the queue-depth metrics show, in one statement that reads no job row but
+ * the first claimable one of each priority:
+ * - counts: jobs and live attempts per job type and state, from the counters the triggers on jobs keep
+ *   (the sum of the shards of each);
+ * - finished: jobs that reached each terminal state within the last minute, by whole seconds of
+ *   finished_at (job_finishes, also kept by those triggers);
+ * - paused: the paused job types;
+ * - oldest_due_age_ms: how long the longest-waiting claimable job has been due, NULL when none is. It
+ *   follows jobs_claim_idx (claimable rows only, by priority then due time) with one descent per distinct
+ *   priority, never a scan of the queue: the first row of each priority is its oldest. Paused types and
+ *   types no worker runs count too: their jobs are due and waiting.
+ */
+export const READ_JOB_STATS = `
+WITH RECURSIVE priorities AS (
+  (SELECT priority FROM jobs WHERE available_at IS NOT NULL ORDER BY priority DESC LIMIT 1)
+  UNION ALL
+  SELECT (SELECT j.priority FROM jobs j
+          WHERE j.available_at IS NOT NULL AND j.priority < p.priority
+          ORDER BY j.priority DESC LIMIT 1)
+  FROM priorities p
+  WHERE p.priority IS NOT NULL
+)
+SELECT
+  (SELECT coalesce(json_agg(json_build_object('job_type', job_type, 'state', state, 'jobs', jobs, 'live', live)), '[]')
+   FROM (SELECT job_type, state, sum(jobs) AS jobs, sum(live) AS live
+         FROM job_counts GROUP BY job_type, state) AS counted
+   WHERE jobs <> 0 OR live <> 0) AS counts,
+  (SELECT coalesce(json_object_agg(state, jobs), '{}')
+   FROM (SELECT state, sum(jobs) AS jobs FROM job_finishes
+         WHERE finished_second >= date_trunc('second', now() - interval '1 minute')
+         GROUP BY state) AS recent) AS finished,
+  (SELECT coalesce(array_agg(job_type), '{}') FROM job_type_pauses) AS paused,
+  (SELECT (extract(epoch FROM now() - min(oldest.available_at)) * 1000)::bigint
+   FROM priorities p
+   CROSS JOIN LATERAL (SELECT j.available_at FROM jobs j
+                       WHERE j.available_at IS NOT NULL AND j.priority = p.priority
+                       ORDER BY j.available_at LIMIT 1) AS oldest
+   WHERE p.priority IS NOT NULL AND oldest.available_at <= now()) AS oldest_due_age_ms`;
+
+/**
+ * Takes the retention task's turn when no batch ran within the last $1 ms, across all workers: the
+ * retention_sweeps row, held by the batch's transaction, so concurrent workers skip it instead of
+ * deleting beside it. Returns how far the walk of the primary key has come.
+ */
+export const TAKE_RETENTION_TURN = `
+WITH turn AS (
+  SELECT singleton FROM retention_sweeps
+  WHERE last_swept_at <= now() - $1 * interval '1 millisecond'
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE retention_sweeps s SET last_swept_at = now() FROM turn WHERE s.singleton = turn.singleton
+RETURNING s.walked_to`;
+
+/** Drops the per-second finish counts older than $1 ms; nothing reads them after that. */
+export const PRUNE_JOB_FINISHES = `
+DELETE FROM job_finishes WHERE finished_second < now() - $1 * interval '1 millisecond'`;
+
+/**
+ * One batch of retention: looks at the next $6 jobs after id $1 in primary-key order, among those
+ * created more than $2 ms ago (job ids are UUIDv7: their first 48 bits are the creation time in ms), and
+ * deletes the ones that are completed, failed or cancelled with finished_at older than $3, $4 or $5 ms
+ * respectively (0: kept forever). Their attempt records go with them (ON DELETE CASCADE). No index on
+ * finished_at is needed (one would make every completion a non-HOT update): a job finishes after it is
+ * created, so none created after the horizon can qualify. Terminal rows never change and nothing else
+ * locks them, so the delete waits on nobody. Returns the last id looked at (the walk's next start), how
+ * many were looked at (fewer than $6: the walk reached the horizon), and the deletions per state.
+ */
+export const DELETE_RETAINED_JOBS = `
+WITH scanned AS (
+  SELECT job_id, state, finished_at
+  FROM jobs
+  WHERE job_id > $1::uuid
+    AND job_id < (lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint - $2), 12, '0')
+                  || '00000000000000000000')::uuid
+  ORDER BY job_id
+  LIMIT $6
+),
+expired AS (
+  SELECT job_id
+  FROM scanned,
+       LATERAL (SELECT CASE state WHEN 'completed' THEN $3::bigint WHEN 'failed' THEN $4::bigint
+                                  WHEN 'cancelled' THEN $5::bigint END AS kept_ms) AS retention
+  WHERE retention.kept_ms > 0 AND finished_at < now() - retention.kept_ms * interval '1 millisecond'
+),
+deleted AS (
+  DELETE FROM jobs j USING expired WHERE j.job_id = expired.job_id RETURNING j.state
+)
+SELECT (SELECT job_id FROM scanned ORDER BY job_id DESC LIMIT 1) AS walked_to,
+       (SELECT count(*) FROM scanned)::int AS scanned,
+       (SELECT coalesce(json_object_agg(state, n), '{}')
+        FROM (SELECT state, count(*) AS n FROM deleted GROUP BY state) AS per_state) AS deleted`;
+
+/**
+ * Records how far the walk came ($1). When it reached the horizon ($2) and its lap began more than $3 ms
+ * ago, the next pass starts a new lap from the oldest id instead: jobs the walk passed before they
+ * qualified (a failed job kept longer than completed ones, a job that finished long after it was
+ * created) are looked at again once per lap, not on every pass.
+ */
+export const SAVE_RETENTION_WALK = `
+UPDATE retention_sweeps
+SET walked_to = CASE WHEN $2 AND lap_started_at <= now() - $3 * interval '1 millisecond'
+                     THEN '00000000-0000-0000-0000-000000000000'::uuid ELSE coalesce($1::uuid, walked_to) END,
+    lap_started_at = CASE WHEN $2 AND lap_started_at <= now() - $3 * interval '1 millisecond'
+                          THEN now() ELSE lap_started_at END`;

@@ -6,10 +6,18 @@ import { ClaimLoopService } from './claim-loop.service';
 import { EventLoopWatchdog } from './event-loop-watchdog.service';
 import { JobRunner } from './job-runner.service';
 import { RescuerService } from './rescuer.service';
+import { RetentionService } from './retention.service';
 
 @Module({
   imports: [PersistenceModule, HandlersModule],
-  providers: [ClaimLoopService, JobRunner, AttemptRecorder, RescuerService, EventLoopWatchdog],
+  providers: [
+    ClaimLoopService,
+    JobRunner,
+    AttemptRecorder,
+    RescuerService,
+    EventLoopWatchdog,
+    RetentionService,
+  ],
   exports: [ClaimLoopService, RescuerService],
 })
 export class WorkerModule {}

@@ -31,6 +31,7 @@ const ROUTES: Record<string, ApiScope | 'public'> = {
   'GET /jobs': 'read',
   'GET /jobs/:job_id': 'read',
   'GET /job-types': 'read',
+  'GET /stats': 'read',
   'POST /jobs': 'write',
   'POST /jobs/batch': 'write',
   'POST /jobs/cancel': 'admin',

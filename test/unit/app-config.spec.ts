@@ -188,6 +188,36 @@ describe('loadConfig', () => {
     );
   });
 
+  it('keeps finished jobs 7 days (failed: 30) by default, reads each retention, and takes 0 as forever', () => {
+    expect(loadConfig({})).toMatchObject({
+      retentionCompletedMs: 604_800_000,
+      retentionFailedMs: 2_592_000_000,
+      retentionCancelledMs: 604_800_000,
+      retentionSweepIntervalMs: 60_000,
+    });
+    expect(
+      loadConfig({
+        RETENTION_COMPLETED_MS: '0',
+        RETENTION_FAILED_MS: '86400000',
+        RETENTION_CANCELLED_MS: '3600000',
+        RETENTION_SWEEP_INTERVAL_MS: '500',
+      }),
+    ).toMatchObject({
+      retentionCompletedMs: 0,
+      retentionFailedMs: 86_400_000,
+      retentionCancelledMs: 3_600_000,
+      retentionSweepIntervalMs: 500,
+    });
+    for (const name of ['RETENTION_COMPLETED_MS', 'RETENTION_FAILED_MS', 'RETENTION_CANCELLED_MS']) {
+      for (const bad of ['-1', '1.5', '7d', '999999999999999']) {
+        expect(() => loadConfig({ [name]: bad })).toThrow(
+          new RegExp(`${name} must be a whole number from 0 to`),
+        );
+      }
+    }
+    expect(() => loadConfig({ RETENTION_SWEEP_INTERVAL_MS: '0' })).toThrow(/RETENTION_SWEEP_INTERVAL_MS/);
+  });
+
   it('maps roles to what they run', () => {
     expect([runsApi('api'), runsWorker('api')]).toEqual([true, false]);
     expect([runsApi('worker'), runsWorker('worker')]).toEqual([false, true]);

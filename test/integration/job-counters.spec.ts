@@ -1,0 +1,125 @@
+import { DataSource } from 'typeorm';
+import { CreateJobs1764300000000 } from '../../migrations/1764300000000-create-jobs';
+import { TuneJobsForChurn1764400000000 } from '../../migrations/1764400000000-tune-jobs-for-churn';
+import { CloseInvariantHoles1764500000000 } from '../../migrations/1764500000000-close-invariant-holes';
+import { OperatorControl1764600000000 } from '../../migrations/1764600000000-operator-control';
+import { runMigrations } from '../../src/persistence/data-source';
+import { AttemptOutcome } from '../../src/persistence/job-state';
+import { seedHistory } from '../support/history';
+import { insertJobs } from '../support/job-factory';
+import { openRepository } from '../support/repository';
+import { createTestDatabase, type TestDatabase } from '../support/test-db';
+
+/** job_counts and job_finishes against a count of the rows: equal, per job type and state. */
+async function expectCountersToMatchRows(db: TestDatabase): Promise<void> {
+  const { rows } = await db.pool.query(
+    `SELECT coalesce(c.job_type, r.job_type) AS job_type, coalesce(c.state, r.state) AS state,
+            coalesce(c.jobs, 0)::int AS counted, coalesce(r.n, 0)::int AS rows,
+            coalesce(c.live, 0)::int AS counted_live, coalesce(r.live, 0)::int AS live
+     FROM (SELECT job_type, state, sum(jobs) AS jobs, sum(live) AS live FROM job_counts GROUP BY 1, 2) AS c
+     FULL JOIN (SELECT job_type, state, count(*) AS n, count(*) FILTER (WHERE lease_expires_at IS NOT NULL) AS live
+                FROM jobs GROUP BY 1, 2) AS r USING (job_type, state)`,
+  );
+  expect(rows.length).toBeGreaterThan(0);
+  for (const row of rows) expect(row).toEqual({ ...row, counted: row.rows, counted_live: row.live });
+  const { rows: finishes } = await db.pool.query(
+    `SELECT coalesce(f.state, r.state) AS state, coalesce(f.n, 0)::int AS counted, coalesce(r.n, 0)::int AS rows
+     FROM (SELECT state, sum(jobs) AS n FROM job_finishes GROUP BY 1) AS f
+     FULL JOIN (SELECT state, count(*) AS n FROM jobs WHERE finished_at > now() - interval '1 hour' GROUP BY 1) AS r
+       USING (state)`,
+  );
+  for (const row of finishes) expect(row).toEqual({ ...row, counted: row.rows });
+}
+
+describe('the job counters', () => {
+  it('start from the rows already in the table when the migration runs', async () => {
+    const db = await createTestDatabase({ empty: true });
+    try {
+      const early = new DataSource({
+        type: 'postgres',
+        url: db.url,
+        migrations: [
+          CreateJobs1764300000000,
+          TuneJobsForChurn1764400000000,
+          CloseInvariantHoles1764500000000,
+          OperatorControl1764600000000,
+        ],
+        migrationsTableName: 'schema_migrations',
+      });
+      await early.initialize();
+      await early.runMigrations({ transaction: 'each' });
+      await early.destroy();
+
+      await insertJobs(db.pool, 7, { jobType: 'echo' });
+      await insertJobs(db.pool, 3, { jobType: 'noop' });
+      await db.pool.query(
+        `UPDATE jobs SET state = 'running', attempts = 1, started_at = now(), worker_id = 'w', attempt_started_at = now(),
+                         lease_expires_at = now() + interval '1 minute', available_at = NULL
+         WHERE job_id IN (SELECT job_id FROM jobs WHERE job_type = 'echo' LIMIT 4)`,
+      );
+      await seedHistory(db.pool, 5, { state: 'completed', createdSecondsAgo: 600 });
+      await seedHistory(db.pool, 6, { state: 'failed', jobType: 'echo', createdSecondsAgo: 7_200 });
+
+      await runMigrations(db.url);
+      await expectCountersToMatchRows(db);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('add up when many claimers and completers change jobs at once', async () => {
+    const db = await createTestDatabase();
+    const workers = await Promise.all([1, 2, 3, 4, 5, 6].map(() => openRepository(db.url, 2)));
+    try {
+      await insertJobs(db.pool, 1_500, { jobType: 'noop' });
+      await insertJobs(db.pool, 1_500, { jobType: 'echo' });
+      // Every worker claims and completes small batches as fast as it can, overlapping the others: their
+      // statements write the same (type, state) counters, on whichever shards their transactions fall.
+      await Promise.all(
+        workers.map(async ({ repository }, n) => {
+          for (;;) {
+            const claimed = await repository.claimDue(3, `w${n}`, 60_000, ['noop', 'echo']);
+            if (claimed.length === 0) return;
+            const [first, ...rest] = claimed;
+            await repository.markCompleted(
+              `w${n}`,
+              rest.map((job) => ({ jobId: job.jobId, attempt: job.attempt, resultJson: '{}' })),
+            );
+            if (n % 2 === 0) continue; // keep the first attempt live: the live counts must add up too
+            await repository.scheduleRetry(
+              `w${n}`,
+              { jobId: first.jobId, attempt: first.attempt },
+              AttemptOutcome.Interrupted,
+              { code: 'interrupted', message: 'released' },
+              60_000,
+            );
+          }
+        }),
+      );
+      await expectCountersToMatchRows(db);
+      const { rows } = await db.pool.query(`SELECT count(DISTINCT shard)::int AS shards FROM job_counts`);
+      expect(rows[0].shards).toBeGreaterThan(1);
+    } finally {
+      await Promise.all(workers.map(({ close }) => close()));
+      await db.drop();
+    }
+  });
+
+  it('refuse to be written by anything but the triggers on jobs', async () => {
+    const db = await createTestDatabase();
+    try {
+      await insertJobs(db.pool, 2);
+      for (const sql of [
+        `UPDATE job_counts SET jobs = jobs + 1`,
+        `DELETE FROM job_counts`,
+        `INSERT INTO job_counts VALUES ('noop', 'pending', 0, 5, 0)`,
+        `TRUNCATE job_counts`,
+      ]) {
+        await expect(db.pool.query(sql)).rejects.toThrow(/job_counts is kept by the triggers/);
+      }
+      await expectCountersToMatchRows(db);
+    } finally {
+      await db.drop();
+    }
+  });
+});
