@@ -12,6 +12,7 @@ import { PinoNestLogger, type Logger } from './logging/logger';
 import { ClaimLoopService } from './worker/claim-loop.service';
 import { EventLoopWatchdog } from './worker/event-loop-watchdog.service';
 import { RescuerService } from './worker/rescuer.service';
+import { RetentionService } from './worker/retention.service';
 
 /** Builds the application for `config.role`, exactly as main.ts serves it (the e2e tests use this too). */
 export async function createApp(config: AppConfig, logger: Logger): Promise<INestApplication> {
@@ -42,7 +43,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
 
 /**
  * Starts the worker, when the role runs one: the watchdog first (it must see the first claim), then
- * claiming with its heartbeats and self-fencing, then the rescue sweep. main.ts calls it only once the
+ * claiming with its heartbeats and self-fencing, then the rescue sweep and retention. main.ts calls it only once the
  * process is fully up, after listen; nothing is claimed before, so a failed start-up leaves no job behind.
  */
 export function startWorker(app: INestApplication, config: AppConfig): void {
@@ -50,6 +51,7 @@ export function startWorker(app: INestApplication, config: AppConfig): void {
   app.get(EventLoopWatchdog).start();
   app.get(ClaimLoopService).startClaiming();
   app.get(RescuerService).start();
+  app.get(RetentionService).start();
 }
 
 function setUpSwagger(app: INestApplication): void {

@@ -1,12 +1,10 @@
+import { unstorableTextReason } from '../persistence/storable-text';
 import { fieldPath, type FieldProblem } from './dto-validation';
 
 /** Deeper bodies are refused before validation walks them (recursively, on the call stack). */
 export const MAX_JSON_DEPTH = 64;
 /** A hostile body can hold thousands of problems; the first ones say enough. */
 const MAX_PROBLEMS = 100;
-
-/** With the `u` flag a class of surrogates matches only unpaired ones: a pair is one code point. */
-const UNPAIRED_SURROGATE = /[\ud800-\udfff]/u;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -78,7 +76,7 @@ function unstorableValues(body: unknown): FieldProblem[] {
       }
       const value = container[key];
       if (typeof value === 'string') {
-        const reason = unstorableStringReason(value);
+        const reason = unstorableTextReason(value);
         if (reason) report(visit, key, `must not contain ${reason}`);
       } else if (value !== null && typeof value === 'object') {
         pending.push({ value, depth: visit.depth + 1, parent: visit, key });
@@ -92,16 +90,8 @@ function unstorableKeyMessage(key: string): string | null {
   if (key === '__proto__') {
     return '__proto__ is not accepted as a key: JavaScript that copies the object would make it its prototype';
   }
-  const reason = unstorableStringReason(key);
+  const reason = unstorableTextReason(key);
   return reason ? `the key must not contain ${reason}` : null;
-}
-
-function unstorableStringReason(value: string): string | null {
-  if (value.includes('\u0000')) return 'the NUL character (\\u0000), which PostgreSQL cannot store';
-  if (UNPAIRED_SURROGATE.test(value)) {
-    return 'an unpaired UTF-16 surrogate (\\ud800-\\udfff), which is no Unicode character';
-  }
-  return null;
 }
 
 function pathOf(visit: Visit): string {

@@ -22,6 +22,8 @@ export interface JobTypeDescription {
 @Injectable()
 export class HandlerRegistry implements OnModuleInit {
   private readonly handlers = new Map<string, RegisteredHandler>();
+  /** Sorted once: the worker passes it to every claim. */
+  private sortedTypes: readonly string[] = [];
 
   constructor(private readonly discovery: DiscoveryService) {}
 
@@ -35,14 +37,15 @@ export class HandlerRegistry implements OnModuleInit {
         throw new Error(`Two handlers are registered for job type "${options.type}"`);
       this.handlers.set(options.type, { options, handler: instance as JobHandler });
     }
+    this.sortedTypes = [...this.handlers.keys()].sort();
   }
 
   get(jobType: string): RegisteredHandler | undefined {
     return this.handlers.get(jobType);
   }
 
-  types(): string[] {
-    return [...this.handlers.keys()].sort();
+  types(): readonly string[] {
+    return this.sortedTypes;
   }
 
   describe(): JobTypeDescription[] {

@@ -48,7 +48,7 @@ export class JobStateConflictError extends Error {
 export class JobTypeNotFoundError extends Error {
   constructor(
     readonly jobType: string,
-    known: string[],
+    known: readonly string[],
   ) {
     super(`No job type "${jobType}" is registered; known types: ${known.join(', ')}`);
     this.name = 'JobTypeNotFoundError';

@@ -124,7 +124,7 @@ export class MetricsService {
    * Reports, per job type, the due jobs this worker cannot run (no handler here): they wait for a worker
    * that has one, and a type that no worker runs shows as a count that only grows.
    */
-  trackDueWithoutHandler(jobTypes: () => string[]): void {
+  trackDueWithoutHandler(jobTypes: () => readonly string[]): void {
     const repository = this.repository;
     new Gauge({
       name: 'worker_due_jobs_without_handler',

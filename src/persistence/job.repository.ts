@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { types, type Pool } from 'pg';
+import { types, type Pool, type PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { JobAttemptEntity } from './job-attempt.entity';
@@ -174,7 +174,7 @@ export class JobRepository {
     limit: number,
     workerId: string,
     leaseMs: number,
-    jobTypes: string[],
+    jobTypes: readonly string[],
   ): Promise<ClaimedJob[]> {
     const rows = await this.prepared('claim-due', SQL.CLAIM_DUE, [limit, workerId, leaseMs, jobTypes]);
     return rows.map((row) => ({
@@ -317,58 +317,32 @@ export class JobRepository {
     skip: string[] = [],
   ): Promise<RescueBatch | null> {
     const error = JSON.stringify({ code: 'lease_expired', message: 'The worker stopped renewing its lease' });
-    return this.guard(async () => {
-      const client = await this.pool.connect();
-      // The pool listens for errors only on idle connections. Without a listener of our own, a connection
-      // the server ends between two statements of this transaction (a restart, pg_terminate_backend)
-      // emits an error nobody handles, and the process dies.
-      let lost: Error | undefined;
-      const onLost = (error: Error): void => {
-        lost = error;
-      };
-      client.on('error', onLost);
+    return this.transaction(async (client) => {
+      const { rows: turn } = await client.query<{ acquired: boolean }>(SQL.TAKE_SWEEP_TURN, [minIntervalMs]);
+      if (turn.length === 0) return null;
+      const batch: RescueBatch = { rescued: [], refused: [] };
+      await client.query('SAVEPOINT batch');
       try {
-        await client.query('BEGIN');
-        const { rows: turn } = await client.query<{ acquired: boolean }>(SQL.TAKE_SWEEP_TURN, [
-          minIntervalMs,
-        ]);
-        if (turn.length === 0) {
-          await client.query('COMMIT');
-          return null;
-        }
-        const batch: RescueBatch = { rescued: [], refused: [] };
-        await client.query('SAVEPOINT batch');
-        try {
-          const { rows } = await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASES, [limit, error, skip]);
-          batch.rescued = rows.map(toRescuedAttempt);
-        } catch (failure) {
-          if (isConnectionError(failure)) throw failure;
-          await client.query('ROLLBACK TO SAVEPOINT batch');
-          const { rows: expired } = await client.query<RawRow>(SQL.FIND_EXPIRED_LEASES, [skip, limit]);
-          for (const { job_id: jobId } of expired) {
-            await client.query('SAVEPOINT one');
-            try {
-              const { rows } = await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASE_OF_JOB, [1, error, jobId]);
-              batch.rescued.push(...rows.map(toRescuedAttempt));
-              await client.query('RELEASE SAVEPOINT one');
-            } catch (refusal) {
-              if (isConnectionError(refusal)) throw refusal;
-              await client.query('ROLLBACK TO SAVEPOINT one');
-              batch.refused.push({ jobId: jobId as string, reason: (refusal as Error).message });
-            }
+        const { rows } = await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASES, [limit, error, skip]);
+        batch.rescued = rows.map(toRescuedAttempt);
+      } catch (failure) {
+        if (isConnectionError(failure)) throw failure;
+        await client.query('ROLLBACK TO SAVEPOINT batch');
+        const { rows: expired } = await client.query<RawRow>(SQL.FIND_EXPIRED_LEASES, [skip, limit]);
+        for (const { job_id: jobId } of expired) {
+          await client.query('SAVEPOINT one');
+          try {
+            const { rows } = await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASE_OF_JOB, [1, error, jobId]);
+            batch.rescued.push(...rows.map(toRescuedAttempt));
+            await client.query('RELEASE SAVEPOINT one');
+          } catch (refusal) {
+            if (isConnectionError(refusal)) throw refusal;
+            await client.query('ROLLBACK TO SAVEPOINT one');
+            batch.refused.push({ jobId: jobId as string, reason: (refusal as Error).message });
           }
         }
-        await client.query('COMMIT');
-        return batch;
-      } catch (failure) {
-        if (isConnectionError(failure)) lost ??= failure as Error;
-        if (!lost) await client.query('ROLLBACK').catch(() => undefined);
-        throw failure;
-      } finally {
-        client.off('error', onLost);
-        // A connection that broke is destroyed, not handed to the next caller.
-        client.release(lost);
       }
+      return batch;
     });
   }
 
@@ -384,7 +358,7 @@ export class JobRepository {
   }
 
   /** How many due jobs wait for each job type outside `jobTypes` (claimable by nobody who lacks them). */
-  async countDueWithoutHandler(jobTypes: string[]): Promise<Map<string, number>> {
+  async countDueWithoutHandler(jobTypes: readonly string[]): Promise<Map<string, number>> {
     const rows = await this.query(SQL.COUNT_DUE_WITHOUT_HANDLER, [jobTypes]);
     return new Map(rows.map((row) => [row.job_type as string, row.due as number]));
   }
@@ -420,41 +394,59 @@ export class JobRepository {
    * is a row lock held until commit.
    */
   async sweepRetention(options: RetentionBatchOptions): Promise<RetentionBatch | null> {
+    return this.transaction(async (client) => {
+      const { rows: turn } = await client.query<{ walked_to: string }>(SQL.TAKE_RETENTION_TURN, [
+        options.minIntervalMs,
+      ]);
+      if (turn.length === 0) return null;
+      await client.query(SQL.PRUNE_JOB_FINISHES, [options.finishesKeptMs]);
+      const batch: RetentionBatch = { deleted: {}, caughtUp: true };
+      const { retention } = options;
+      if (retention) {
+        const { rows } = await client.query<RawRow>(SQL.DELETE_RETAINED_JOBS, [
+          turn[0].walked_to,
+          options.horizonMs,
+          retention.completedMs,
+          retention.failedMs,
+          retention.cancelledMs,
+          options.limit,
+        ]);
+        const [result] = rows;
+        batch.deleted = result.deleted as Partial<Record<JobState, number>>;
+        batch.caughtUp = (result.scanned as number) < options.limit;
+        await client.query(SQL.SAVE_RETENTION_WALK, [result.walked_to, batch.caughtUp, options.lapMs]);
+      }
+      return batch;
+    });
+  }
+
+  /**
+   * Runs `work` in one transaction on a connection of its own: committed if it resolves, rolled back if
+   * it throws. The pool listens for errors only on idle connections; without a listener of our own, a
+   * connection the server ends between two statements (a restart, pg_terminate_backend) would emit an
+   * error nobody handles, and the process would die. A connection that broke is destroyed, not handed to
+   * the next caller.
+   */
+  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     return this.guard(async () => {
       const client = await this.pool.connect();
+      let lost: Error | undefined;
+      const onLost = (error: Error): void => {
+        lost = error;
+      };
+      client.on('error', onLost);
       try {
         await client.query('BEGIN');
-        const { rows: turn } = await client.query<{ walked_to: string }>(SQL.TAKE_RETENTION_TURN, [
-          options.minIntervalMs,
-        ]);
-        if (turn.length === 0) {
-          await client.query('COMMIT');
-          return null;
-        }
-        await client.query(SQL.PRUNE_JOB_FINISHES, [options.finishesKeptMs]);
-        const batch: RetentionBatch = { deleted: {}, caughtUp: true };
-        const { retention } = options;
-        if (retention) {
-          const { rows } = await client.query<RawRow>(SQL.DELETE_RETAINED_JOBS, [
-            turn[0].walked_to,
-            options.horizonMs,
-            retention.completedMs,
-            retention.failedMs,
-            retention.cancelledMs,
-            options.limit,
-          ]);
-          const [result] = rows;
-          batch.deleted = result.deleted as Partial<Record<JobState, number>>;
-          batch.caughtUp = (result.scanned as number) < options.limit;
-          await client.query(SQL.SAVE_RETENTION_WALK, [result.walked_to, batch.caughtUp, options.lapMs]);
-        }
+        const result = await work(client);
         await client.query('COMMIT');
-        return batch;
+        return result;
       } catch (failure) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        if (isConnectionError(failure)) lost ??= failure as Error;
+        if (!lost) await client.query('ROLLBACK').catch(() => undefined);
         throw failure;
       } finally {
-        client.release();
+        client.off('error', onLost);
+        client.release(lost);
       }
     });
   }

@@ -227,17 +227,21 @@ SELECT pg_notify('${JOBS_DUE_CHANNEL}', '') FROM resumed`;
 export const LIST_PAUSED_JOB_TYPES = `SELECT job_type FROM job_type_pauses ORDER BY job_type`;
 
 /**
- * Takes the turn to sweep when no sweep started within the last $1 ms, across all workers: one row that
- * the sweeping transaction holds, so concurrent workers skip it instead of waiting or scanning again.
+ * Takes the turn of a task that one worker at a time runs across the fleet, when no turn started within
+ * the last $1 ms: the task's one row in `table`, held by the taker's transaction, so that concurrent
+ * workers skip it instead of waiting or doing the same work beside it. No row when the turn is taken.
  */
-export const TAKE_SWEEP_TURN = `
+const takeTurn = (table: string, returning: string): string => `
 WITH turn AS (
-  SELECT singleton FROM rescue_sweeps
+  SELECT singleton FROM ${table}
   WHERE last_swept_at <= now() - $1 * interval '1 millisecond'
   FOR UPDATE SKIP LOCKED
 )
-UPDATE rescue_sweeps s SET last_swept_at = now() FROM turn WHERE s.singleton = turn.singleton
-RETURNING true AS acquired`;
+UPDATE ${table} s SET last_swept_at = now() FROM turn WHERE s.singleton = turn.singleton
+RETURNING ${returning}`;
+
+/** The rescue sweep's turn (see takeTurn). */
+export const TAKE_SWEEP_TURN = takeTurn('rescue_sweeps', 'true AS acquired');
 
 /**
  * Close attempts whose lease has expired (a dead or stuck worker) as `lost`, with error $2: up to $1 of
@@ -392,19 +396,8 @@ SELECT
                        ORDER BY j.available_at LIMIT 1) AS oldest
    WHERE p.priority IS NOT NULL AND oldest.available_at <= now()) AS oldest_due_age_ms`;
 
-/**
- * Takes the retention task's turn when no batch ran within the last $1 ms, across all workers: the
- * retention_sweeps row, held by the batch's transaction, so concurrent workers skip it instead of
- * deleting beside it. Returns how far the walk of the primary key has come.
- */
-export const TAKE_RETENTION_TURN = `
-WITH turn AS (
-  SELECT singleton FROM retention_sweeps
-  WHERE last_swept_at <= now() - $1 * interval '1 millisecond'
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE retention_sweeps s SET last_swept_at = now() FROM turn WHERE s.singleton = turn.singleton
-RETURNING s.walked_to`;
+/** The retention task's turn (see takeTurn), with how far its walk of the primary key has come. */
+export const TAKE_RETENTION_TURN = takeTurn('retention_sweeps', 's.walked_to');
 
 /** Drops the per-second finish counts older than $1 ms; nothing reads them after that. */
 export const PRUNE_JOB_FINISHES = `

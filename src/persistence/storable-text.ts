@@ -4,9 +4,14 @@
  * JSON.stringify writes for a string holding half of a surrogate pair.
  */
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/** With the `u` flag a class of surrogates matches only unpaired ones: a pair is one code point. */
+const UNPAIRED_SURROGATE = /[\ud800-\udfff]/u;
+const UNPAIRED_SURROGATES = new RegExp(UNPAIRED_SURROGATE, 'gu');
 // eslint-disable-next-line no-control-regex -- NUL is exactly what PostgreSQL cannot store
-const NUL = /\u0000/g;
+const NULS = /\u0000/g;
+const NUL_REASON = 'the NUL character (\\u0000), which PostgreSQL cannot store';
+const SURROGATE_REASON = 'an unpaired UTF-16 surrogate (\\ud800-\\udfff), which is no Unicode character';
+
 /** An escape jsonb refuses, preceded by an even number of backslashes (so it is an escape, not text). */
 const UNSTORABLE_JSON_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 
@@ -14,9 +19,13 @@ const UNSTORABLE_JSON_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/
 export function unstorableJsonReason(json: string): string | null {
   const escape = UNSTORABLE_JSON_ESCAPE.exec(json);
   if (!escape) return null;
-  return /\\u0000$/i.test(escape[0])
-    ? 'it contains the NUL character (\\u0000), which PostgreSQL cannot store'
-    : 'it contains half of a UTF-16 surrogate pair (not a Unicode character), which PostgreSQL cannot store';
+  return `it contains ${/\\u0000$/i.test(escape[0]) ? NUL_REASON : SURROGATE_REASON}`;
+}
+
+/** Why PostgreSQL cannot store `text` as it is (a NUL, or an unpaired surrogate), or null when it can. */
+export function unstorableTextReason(text: string): string | null {
+  if (text.includes('\u0000')) return NUL_REASON;
+  return UNPAIRED_SURROGATE.test(text) ? SURROGATE_REASON : null;
 }
 
 /**
@@ -27,5 +36,5 @@ export function storableText(text: string, maxLength: number): string {
   let cut = text.length > maxLength ? text.slice(0, maxLength) : text;
   // A pair cut in two would leave its first half at the end.
   if (cut.length < text.length && /[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
-  return cut.replace(NUL, '\ufffd').replace(LONE_SURROGATE, '\ufffd');
+  return cut.replace(NULS, '\ufffd').replace(UNPAIRED_SURROGATES, '\ufffd');
 }

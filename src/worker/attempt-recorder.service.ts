@@ -101,17 +101,15 @@ export class AttemptRecorder {
     this.queue = [];
     this.flushScheduled = false;
     const written = await this.writeCompletions(batch);
-    if (written !== 'refused') {
-      for (const item of batch) item.resolve(written?.has(item.attempt.job.jobId) ? 'completed' : 'not_ours');
+    const outcome = (item: PendingCompletion, of: typeof written): CompletionWrite =>
+      of === 'refused' ? 'refused' : of?.has(item.attempt.job.jobId) ? 'completed' : 'not_ours';
+    if (written !== 'refused' || batch.length === 1) {
+      for (const item of batch) item.resolve(outcome(item, written));
       return;
     }
     // The database refused the shared statement: find the one it refuses by writing each on its own.
     await Promise.all(
-      batch.map(async (item) => {
-        const alone = batch.length === 1 ? 'refused' : await this.writeCompletions([item]);
-        if (alone === 'refused') item.resolve('refused');
-        else item.resolve(alone?.has(item.attempt.job.jobId) ? 'completed' : 'not_ours');
-      }),
+      batch.map(async (item) => item.resolve(outcome(item, await this.writeCompletions([item])))),
     );
   }
 

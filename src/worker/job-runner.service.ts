@@ -41,7 +41,7 @@ export class JobRunner {
   }
 
   /** The job types this worker can run: the only ones it claims. */
-  jobTypes(): string[] {
+  jobTypes(): readonly string[] {
     return this.registry.types();
   }
 

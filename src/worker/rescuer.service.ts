@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
+import { performance } from 'node:perf_hooks';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
-import { performance } from 'node:perf_hooks';
 import { LOGGER, type Logger } from '../logging/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobRepository } from '../persistence/job.repository';
@@ -22,7 +22,7 @@ const STALE_AFTER_INTERVALS = 5;
 export class RescuerService {
   private started = false;
   private sweeping = false;
-  private readonly startedAt = performance.now();
+  private startedAt = 0;
   private lastSweepAge: { ageMs: number | null; readAt: number } | undefined;
 
   constructor(
@@ -40,6 +40,7 @@ export class RescuerService {
   start(): void {
     if (this.started) return;
     this.started = true;
+    this.startedAt = performance.now();
     this.scheduler.addInterval(
       SWEEP_INTERVAL,
       setInterval(() => void this.sweep(), this.config.sweepIntervalMs),
@@ -106,11 +107,9 @@ export class RescuerService {
    */
   sweepsAreCurrent(): boolean {
     const staleAfterMs = STALE_AFTER_INTERVALS * this.config.sweepIntervalMs;
-    if (performance.now() - this.startedAt < staleAfterMs) return true;
-    const age = this.lastSweepAge;
-    if (age === undefined) return false;
-    if (age.ageMs === null) return false;
-    return age.ageMs + (performance.now() - age.readAt) < staleAfterMs;
+    if (!this.started || performance.now() - this.startedAt < staleAfterMs) return true;
+    const ageMs = this.sweepAgeMs();
+    return ageMs !== null && ageMs < staleAfterMs;
   }
 
   /** Milliseconds since a sweep last completed, as last read (database clock); null if none ever did. */

@@ -1,9 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-} from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -34,7 +29,8 @@ const FINISHES_KEPT_MS = 61 * 60_000;
  * runs at a time across all of them, and a pass goes on with batches back to back while others skip.
  */
 @Injectable()
-export class RetentionService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class RetentionService implements BeforeApplicationShutdown {
+  private started = false;
   private pass: Promise<number> | undefined;
   private stopping = false;
 
@@ -46,7 +42,10 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  onApplicationBootstrap(): void {
+  /** Schedules the passes; started with the rest of the worker, once the process is fully up. */
+  start(): void {
+    if (this.started || this.stopping) return;
+    this.started = true;
     this.scheduler.addInterval(
       RETENTION_INTERVAL,
       setInterval(() => void this.sweep(), this.config.retentionSweepIntervalMs),

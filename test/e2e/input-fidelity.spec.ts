@@ -2,28 +2,11 @@ import type { INestApplication } from '@nestjs/common';
 import fc from 'fast-check';
 import request from 'supertest';
 import { MAX_JSON_DEPTH } from '../../src/common/storable-json';
+import { withoutNegativeZero } from '../support/fuzz-arbitraries';
 import { insertJobs } from '../support/job-factory';
 import { countJobs, expectInvalid, expectRefused, type Json } from '../support/problems';
 import { startTestApp } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
-
-/** JSON has one zero: -0 is accepted and stored as 0 (see the README), so expectations read it as 0. */
-function withoutNegativeZero(value: unknown): unknown {
-  if (Object.is(value, -0)) return 0;
-  if (Array.isArray(value)) return value.map(withoutNegativeZero);
-  if (value !== null && typeof value === 'object') {
-    const copy: Json = {};
-    for (const [key, item] of Object.entries(value)) {
-      Object.defineProperty(copy, key, {
-        value: withoutNegativeZero(item),
-        enumerable: true,
-        writable: true,
-      });
-    }
-    return copy;
-  }
-  return value;
-}
 
 /** `{"a":{"a":...{"a":1}...}}` with `levels` objects. */
 const nested = (levels: number): string => `${'{"a":'.repeat(levels - 1)}{"a":1}${'}'.repeat(levels - 1)}`;
