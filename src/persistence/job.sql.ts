@@ -38,14 +38,16 @@ const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_a
  * is handed out twice. The scan follows jobs_claim_idx, which holds only claimable rows (available_at is
  * NULL while leased or terminal); due jobs of other types are passed over and stay pending for a worker
  * that can run them, and so are paused types (read once per statement, so a pause holds from the next
- * claim of every worker on).
+ * claim of every worker on). The runnable types are one array, matched with `= ANY`: written as
+ * `<> ALL(paused)`, the planner guesses that almost no row passes, and sorts the whole queue instead of
+ * following the index (20 ms instead of 0.2 ms per claim of 10 at 50,000 due jobs).
  */
 export const CLAIM_DUE = `
 WITH due AS (
   SELECT job_id, available_at AS due_at
   FROM jobs
-  WHERE available_at IS NOT NULL AND available_at <= now() AND job_type = ANY($4::text[])
-    AND job_type <> ALL(ARRAY(SELECT job_type FROM job_type_pauses))
+  WHERE available_at IS NOT NULL AND available_at <= now()
+    AND job_type = ANY(ARRAY(SELECT unnest($4::text[]) EXCEPT SELECT job_type FROM job_type_pauses))
   ORDER BY priority DESC, available_at, job_id
   LIMIT $1
   FOR UPDATE SKIP LOCKED

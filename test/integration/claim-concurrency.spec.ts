@@ -1,3 +1,4 @@
+import { CLAIM_DUE } from '../../src/persistence/job.sql';
 import { ALL_TYPES, insertJobs } from '../support/job-factory';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
@@ -72,6 +73,33 @@ describe('claiming under concurrency', () => {
       expect((await repository.claimDue(1, 'w', 60_000, ALL_TYPES)).map((job) => job.jobId)).toEqual([next]);
     } finally {
       await close();
+    }
+  });
+
+  it('reads the queue through the claim index in claim order, never a scan and sort of every due job', async () => {
+    // A paused type and jobs of a type no worker here runs: the filters must not cost the index its use.
+    await insertJobs(db.pool, 20_000);
+    await insertJobs(db.pool, 500, { jobType: 'report.render' });
+    await db.pool.query(`INSERT INTO job_type_pauses (job_type) VALUES ('sleep')`);
+    await db.pool.query('ANALYZE jobs');
+    try {
+      const { rows } = await db.pool.query(`EXPLAIN (FORMAT JSON) ${CLAIM_DUE}`, [
+        10,
+        'w',
+        60_000,
+        ALL_TYPES,
+      ]);
+      const nodes: { type: string; index?: string; relation?: string }[] = [];
+      const walk = (node: Record<string, any>): void => {
+        nodes.push({ type: node['Node Type'], index: node['Index Name'], relation: node['Relation Name'] });
+        for (const child of node.Plans ?? []) walk(child);
+      };
+      walk(rows[0]['QUERY PLAN'][0].Plan);
+      expect(nodes.filter((node) => node.type === 'Sort')).toEqual([]);
+      expect(nodes.filter((node) => node.type === 'Seq Scan' && node.relation === 'jobs')).toEqual([]);
+      expect(nodes).toContainEqual(expect.objectContaining({ index: 'jobs_claim_idx' }));
+    } finally {
+      await db.pool.query('DELETE FROM job_type_pauses');
     }
   });
 });
