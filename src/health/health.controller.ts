@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Optional } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
   HealthCheckService,
@@ -8,15 +8,19 @@ import {
   type HealthIndicatorResult,
 } from '@nestjs/terminus';
 import { Public } from '../common/api-key.guard';
+import { ApiNotReady } from '../common/api-responses';
 import { JobRepository } from '../persistence/job.repository';
 import { ClaimLoopService } from '../worker/claim-loop.service';
 import { RescuerService } from '../worker/rescuer.service';
+import { LivenessResponse, ReadinessResponse } from './dto/health.response';
 
 const DATABASE_CHECK_TIMEOUT_MS = 2_000;
 
 /** Probes. Terminus answers 503 `shutting_down` for readiness once shutdown has begun. */
 @ApiTags('operations')
 @Public()
+// No key needed, even with API_KEYS set: an empty security requirement says so.
+@ApiSecurity({})
 @Controller('health')
 export class HealthController {
   constructor(
@@ -29,8 +33,8 @@ export class HealthController {
 
   @Get('live')
   @ApiOperation({ summary: 'Liveness: the process is up and its event loop answers' })
-  @ApiOkResponse({ schema: { example: { status: 'ok' } } })
-  live(): { status: string } {
+  @ApiOkResponse({ type: LivenessResponse })
+  live(): LivenessResponse {
     return { status: 'ok' };
   }
 
@@ -40,13 +44,11 @@ export class HealthController {
     summary:
       'Readiness: the database answers and, in a worker, the claim loop is turning and rescue sweeps are completing',
   })
-  @ApiOkResponse({
-    schema: { example: { status: 'ok', info: { database: { status: 'up' } }, error: {}, details: {} } },
-  })
-  @ApiServiceUnavailableResponse({
-    description:
-      'Not ready: shutting down, database unreachable, worker loop stalled, or no rescue sweep completed for 5 intervals',
-  })
+  @ApiOkResponse({ type: ReadinessResponse })
+  @ApiNotReady(
+    'Not ready: shutting down, database unreachable, worker loop stalled, or no rescue sweep completed for 5 ' +
+      'intervals; checks tells which',
+  )
   ready(): Promise<HealthCheckResult> {
     const { claimLoop, rescuer } = this;
     return this.health.check([

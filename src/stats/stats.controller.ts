@@ -1,25 +1,15 @@
 import { Controller, Get, Header, Query } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBearerAuth,
-  ApiOkResponse,
-  ApiOperation,
-  ApiServiceUnavailableResponse,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { RequireScope } from '../common/api-key.guard';
-import { ProblemResponse } from '../common/problem.response';
+import { ApiDatabaseUnavailable, ApiKeyRequired, ApiProblemResponse } from '../common/api-responses';
+import { toProblem } from '../common/problem-details.filter';
 import { RequestValidationError } from '../jobs/jobs.errors';
 import { StatsResponse } from './dto/stats.response';
 import { StatsService } from './stats.service';
 
 @ApiTags('operations')
-@ApiBearerAuth()
-@ApiServiceUnavailableResponse({
-  description: 'The database is unreachable; retry later',
-  type: ProblemResponse,
-})
+@ApiKeyRequired()
+@ApiDatabaseUnavailable()
 @Controller('stats')
 export class StatsController {
   constructor(private readonly stats: StatsService) {}
@@ -34,18 +24,21 @@ export class StatsController {
       'figures are exact and cost the same however many jobs the table holds. Takes no query parameters.',
   })
   @ApiOkResponse({ type: StatsResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse, description: 'A query parameter was given' })
-  @ApiUnauthorizedResponse({
-    type: ProblemResponse,
-    description: 'API_KEYS is set and no valid key was sent',
+  @ApiProblemResponse(400, 'A query parameter was given', {
+    unknown_parameter: {
+      summary: 'GET /stats takes no query parameters',
+      problem: toProblem(unknownQueryParameters(['state'])),
+    },
   })
   async get(@Query() query: Record<string, unknown>): Promise<StatsResponse> {
     const unknown = Object.keys(query);
-    if (unknown.length > 0) {
-      throw new RequestValidationError(
-        unknown.map((field) => ({ field, message: `property ${field} should not exist` })),
-      );
-    }
+    if (unknown.length > 0) throw unknownQueryParameters(unknown);
     return this.stats.stats();
   }
+}
+
+function unknownQueryParameters(names: string[]): RequestValidationError {
+  return new RequestValidationError(
+    names.map((field) => ({ field, message: `property ${field} should not exist` })),
+  );
 }
