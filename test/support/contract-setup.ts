@@ -1,8 +1,8 @@
-import { isWatched, recordResponse, takeViolations } from './openapi-contract';
+import { isWatched, isWatchedServer, recordResponse, takeViolations } from './openapi-contract';
 
 /**
- * Runs before every test file (jest `setupFilesAfterEnv`): every response a test receives from the service,
- * through supertest or through fetch() to a watched server, is checked against the OpenAPI document the
+ * Runs before every test file (jest `setupFilesAfterEnv`): every response a test receives from the service
+ * (an app of startTestApp or a process of spawnService), through supertest or fetch(), is checked against the OpenAPI document the
  * service serves. A response the document does not describe fails the test that received it (in afterEach,
  * so that no try/catch around a request can hide it).
  */
@@ -26,13 +26,19 @@ interface SupertestResponse {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const SupertestTest = require('supertest/lib/test') as {
   prototype: {
-    assert(this: { method: string; url: string }, error: unknown, res: unknown, fn: unknown): void;
+    assert(
+      this: { app: unknown; method: string; url: string },
+      error: unknown,
+      res: unknown,
+      fn: unknown,
+    ): void;
   };
 };
 const assertResponse = SupertestTest.prototype.assert;
 SupertestTest.prototype.assert = function (error, res, fn) {
   const response = res as SupertestResponse | undefined;
-  if (response && typeof response.status === 'number') {
+  // Only the service's own apps (startTestApp): a test may build a bare Nest app to try one piece alone.
+  if (response && typeof response.status === 'number' && isWatchedServer(this.app)) {
     const text =
       typeof response.text === 'string'
         ? response.text

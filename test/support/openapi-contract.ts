@@ -24,10 +24,10 @@ type Json = Record<string, any>;
 const API_HEADERS = ['location', 'retry-after', 'idempotent-replayed', 'www-authenticate'];
 
 /**
- * Paths outside the API document: Swagger UI and its document, and the operator dashboard. Any other path
- * the document does not list must answer a 404 problem.
+ * Paths outside the API document: Swagger UI and the document itself (/docs, /docs-json, /docs-yaml), and
+ * the operator dashboard. Any other path the document does not list must answer a 404 problem.
  */
-const UNDOCUMENTED_PREFIXES = ['/docs', '/ui'];
+const OUTSIDE_THE_DOCUMENT = /^\/(?:docs(?:$|[-/])|ui(?:$|\/))/;
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
@@ -98,8 +98,7 @@ export class OpenApiContract {
   private unroutedViolations(path: string, method: string, response: ObservedResponse): string[] {
     // A CORS preflight is answered by the CORS layer, not by an operation.
     if (method === 'options') return [];
-    if (UNDOCUMENTED_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) return [];
-    if (path.startsWith('/docs-json')) return [];
+    if (OUTSIDE_THE_DOCUMENT.test(path)) return [];
     const where = `${response.method.toUpperCase()} ${path}`;
     if (!HTTP_METHODS.includes(method) || response.status !== 404) {
       return [`${where} is no operation of the document, yet answered ${response.status}`];
@@ -270,6 +269,10 @@ export function watchServer(server: Server): void {
 
 export function watchOrigin(baseUrl: string): void {
   watchedOrigins.add(new URL(baseUrl).origin);
+}
+
+export function isWatchedServer(server: unknown): boolean {
+  return watchedServers.has(server as Server);
 }
 
 export function isWatched(url: URL): boolean {
