@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const ROOT = join(__dirname, '..', '..');
+
+export interface CodeBlock {
+  language: string;
+  code: string;
+  /** The line of the README the block starts on, for messages. */
+  line: number;
+}
+
+/** The fenced code blocks of README.md, in order. */
+export function readmeBlocks(): CodeBlock[] {
+  const lines = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n');
+  const blocks: CodeBlock[] = [];
+  let open: CodeBlock | null = null;
+  lines.forEach((text, index) => {
+    const fence = /^\s*```(\S*)\s*$/.exec(text);
+    if (fence && !open) {
+      open = { language: fence[1], code: '', line: index + 1 };
+    } else if (fence && open) {
+      blocks.push(open);
+      open = null;
+    } else if (open) {
+      open.code += `${text.replace(/^ {2}/, '')}\n`;
+    }
+  });
+  return blocks;
+}
+
+/** The `curl` commands of the README's shell blocks, continuation lines joined, in order. */
+export function readmeCurlCommands(): { command: string; line: number }[] {
+  const commands: { command: string; line: number }[] = [];
+  for (const block of readmeBlocks().filter((candidate) => candidate.language === 'bash')) {
+    const joined = block.code.replace(/\\\n\s*/g, '');
+    for (const command of joined.split('\n')) {
+      if (/^curl\s/.test(command.trim())) commands.push({ command: command.trim(), line: block.line });
+    }
+  }
+  return commands;
+}
