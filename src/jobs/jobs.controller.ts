@@ -43,6 +43,8 @@ const LOCATION_HEADER: HeadersObject = {
 };
 
 const JOB_ID_PARAM = { name: 'job_id', format: 'uuid', example: EXAMPLE_JOB_ID } as const;
+/** These endpoints take no body; one that is sent must still be JSON, as for every endpoint. */
+const NO_BODY = 'a body that is not JSON (none is needed)';
 const JOB_NOT_FOUND = { job_not_found: JOB_PROBLEMS.jobNotFound };
 const BAD_JOB_ID = { invalid_job_id: JOB_PROBLEMS.invalidJobId };
 
@@ -215,7 +217,7 @@ export class JobsController {
     headers: LOCATION_HEADER,
     examples: JOB_EXAMPLES.retry,
   })
-  @ApiProblemResponse(400, 'job_id is not a UUID', BAD_JOB_ID)
+  @ApiJsonBodyProblems(`job_id is not a UUID, or ${NO_BODY}`, BAD_JOB_ID)
   @ApiProblemResponse(404, 'No job has this id', JOB_NOT_FOUND)
   @ApiProblemResponse(409, 'The job is not failed or cancelled', {
     job_state_conflict: JOB_PROBLEMS.notRetryable,
@@ -250,6 +252,7 @@ export class JobsController {
   })
   @ApiParam({ name: 'job_type', example: 'email.send' })
   @ApiOkResponse({ type: JobTypeResponse })
+  @ApiJsonBodyProblems(NO_BODY, {})
   @ApiProblemResponse(404, 'No such job type is registered', {
     job_type_not_found: JOB_PROBLEMS.jobTypeNotFound,
   })
@@ -263,6 +266,7 @@ export class JobsController {
   @ApiOperation({ summary: 'Let workers claim jobs of this type again', description: 'Wakes every worker.' })
   @ApiParam({ name: 'job_type', example: 'email.send' })
   @ApiOkResponse({ type: JobTypeResponse })
+  @ApiJsonBodyProblems(NO_BODY, {})
   @ApiProblemResponse(404, 'No such job type is registered', {
     job_type_not_found: JOB_PROBLEMS.jobTypeNotFound,
   })

@@ -332,6 +332,33 @@ describe('the contract check every e2e response goes through', () => {
     ]);
   });
 
+  it('holds a worker to the probes and /metrics: the jobs API is not found there', () => {
+    const fromWorker = (path: string, status: number, body: unknown) => ({
+      method: 'GET',
+      url: `http://127.0.0.1:1${path}`,
+      status,
+      headers: { 'content-type': status === 404 ? PROBLEM_JSON : 'application/json' },
+      body: JSON.stringify(body),
+      servesApi: false,
+    });
+    const notFound = {
+      type: 'about:blank',
+      title: 'Not Found',
+      status: 404,
+      detail: 'Cannot GET /jobs',
+      instance: '/jobs',
+      code: 'not_found',
+    };
+    expect(contract().violations(fromWorker('/jobs', 404, notFound))).toEqual([]);
+    expect(contract().violations({ ...fromWorker('/jobs', 404, notFound), servesApi: true })).toEqual([
+      expect.stringContaining('GET /jobs answered 404'),
+    ]);
+    expect(contract().violations(fromWorker('/health/live', 200, { status: 'ok' }))).toEqual([]);
+    expect(contract().violations(fromWorker('/jobs', 200, { items: [], next_cursor: null }))).toEqual([
+      'GET /jobs is no operation of the document, yet answered 200',
+    ]);
+  });
+
   it('sees the responses of supertest and of fetch() to a watched server', async () => {
     // A stand-in for the service that answers POST /jobs with 200 and text: the document says otherwise.
     const server: Server = createServer((_request, response) => {
@@ -339,7 +366,7 @@ describe('the contract check every e2e response goes through', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      watchServer(server);
+      watchServer(server, { servesApi: true });
       const before = takeViolations();
       expect(before.violations).toEqual([]);
       await request(server).post('/jobs').send({});

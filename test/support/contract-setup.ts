@@ -1,4 +1,4 @@
-import { isWatched, isWatchedServer, recordResponse, takeViolations } from './openapi-contract';
+import { recordResponse, takeViolations, watchedServer, watchedUrl } from './openapi-contract';
 
 /**
  * Runs before every test file (jest `setupFilesAfterEnv`): every response a test receives from the service
@@ -38,7 +38,8 @@ const assertResponse = SupertestTest.prototype.assert;
 SupertestTest.prototype.assert = function (error, res, fn) {
   const response = res as SupertestResponse | undefined;
   // Only the service's own apps (startTestApp): a test may build a bare Nest app to try one piece alone.
-  if (response && typeof response.status === 'number' && isWatchedServer(this.app)) {
+  const watched = watchedServer(this.app);
+  if (response && typeof response.status === 'number' && watched) {
     const text =
       typeof response.text === 'string'
         ? response.text
@@ -63,7 +64,8 @@ const originalFetch = globalThis.fetch;
 globalThis.fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
   const response = await originalFetch(input, init);
   const url = new URL(input instanceof Request ? input.url : input.toString());
-  if (isWatched(url)) {
+  const watched = watchedUrl(url);
+  if (watched) {
     const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
     recordResponse({
       method,
@@ -71,6 +73,7 @@ globalThis.fetch = async (input: string | URL | Request, init?: RequestInit): Pr
       status: response.status,
       headers: Object.fromEntries(response.headers.entries()),
       body: await response.clone().text(),
+      servesApi: watched.servesApi,
     });
   }
   return response;

@@ -16,7 +16,12 @@ export interface ObservedResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  /** False for a worker process: it serves the probes and /metrics, and no other path of the document. */
+  servesApi?: boolean;
 }
+
+/** What a worker serves of the document; every other path is not found there. */
+const WORKER_PATHS = /^\/(?:health\/|metrics$)/;
 
 type Json = Record<string, any>;
 
@@ -56,7 +61,8 @@ export class OpenApiContract {
     const url = new URL(response.url, 'http://localhost');
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
     const method = response.method.toLowerCase();
-    const route = this.route(path, method);
+    const served = response.servesApi !== false || WORKER_PATHS.test(path);
+    const route = served ? this.route(path, method) : undefined;
     if (!route) return this.unroutedViolations(path, method, response);
     const operation = route.pathItem[method] as Json;
     const where = `${response.method.toUpperCase()} ${route.template}`;
@@ -260,27 +266,35 @@ export function takeViolations(): { violations: string[]; checkedResponses: numb
 }
 
 /** Servers and origins of the service under test: fetch() calls to them are checked against the document. */
-const watchedServers = new Set<Server>();
-const watchedOrigins = new Set<string>();
-
-export function watchServer(server: Server): void {
-  watchedServers.add(server);
+export interface Watched {
+  /** False for a worker: see ObservedResponse.servesApi. */
+  servesApi: boolean;
 }
 
-export function watchOrigin(baseUrl: string): void {
-  watchedOrigins.add(new URL(baseUrl).origin);
+const watchedServers = new Map<Server, Watched>();
+const watchedOrigins = new Map<string, Watched>();
+
+export function watchServer(server: Server, watched: Watched): void {
+  watchedServers.set(server, watched);
 }
 
-export function isWatchedServer(server: unknown): boolean {
-  return watchedServers.has(server as Server);
+export function watchOrigin(baseUrl: string, watched: Watched): void {
+  watchedOrigins.set(new URL(baseUrl).origin, watched);
 }
 
-export function isWatched(url: URL): boolean {
-  if (watchedOrigins.has(url.origin)) return true;
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return false;
-  for (const server of watchedServers) {
+/** How the server a supertest request went to is watched, if it is. */
+export function watchedServer(server: unknown): Watched | undefined {
+  return watchedServers.get(server as Server);
+}
+
+/** How the server at `url` is watched, if it is. */
+export function watchedUrl(url: URL): Watched | undefined {
+  const origin = watchedOrigins.get(url.origin);
+  if (origin) return origin;
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return undefined;
+  for (const [server, watched] of watchedServers) {
     const address = server.address() as AddressInfo | null;
-    if (address && typeof address === 'object' && String(address.port) === url.port) return true;
+    if (address && typeof address === 'object' && String(address.port) === url.port) return watched;
   }
-  return false;
+  return undefined;
 }

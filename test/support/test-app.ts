@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { createApp, startWorker } from '../../src/app.factory';
-import { loadConfig, type AppConfig } from '../../src/config/app-config';
+import { loadConfig, runsApi, type AppConfig } from '../../src/config/app-config';
 import { createLogger } from '../../src/logging/logger';
 import { watchServer } from './openapi-contract';
 
@@ -24,6 +24,6 @@ export async function startTestApp(
   await app.init();
   startWorker(app, config);
   // fetch() to it, once a test makes it listen, is checked against the OpenAPI document too.
-  watchServer(app.getHttpServer());
+  watchServer(app.getHttpServer(), { servesApi: runsApi(config.role) });
   return app;
 }

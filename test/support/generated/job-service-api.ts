@@ -1536,7 +1536,7 @@ export interface operations {
           'application/json': components['schemas']['JobResponse'];
         };
       };
-      /** @description job_id is not a UUID */
+      /** @description job_id is not a UUID, or a body that is not JSON (none is needed) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1576,6 +1576,24 @@ export interface operations {
       };
       /** @description The job is not failed or cancelled */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description The body is larger than MAX_BODY_BYTES */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description The body is not JSON (Content-Type: application/json) */
+      415: {
         headers: {
           [name: string]: unknown;
         };
@@ -1687,6 +1705,15 @@ export interface operations {
           'application/json': components['schemas']['JobTypeResponse'];
         };
       };
+      /** @description a body that is not JSON (none is needed) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
       /** @description API_KEYS is set and the request has no valid `Authorization: Bearer <key>` */
       401: {
         headers: {
@@ -1709,6 +1736,24 @@ export interface operations {
       };
       /** @description No such job type is registered */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description The body is larger than MAX_BODY_BYTES */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description The body is not JSON (Content-Type: application/json) */
+      415: {
         headers: {
           [name: string]: unknown;
         };
@@ -1759,6 +1804,15 @@ export interface operations {
           'application/json': components['schemas']['JobTypeResponse'];
         };
       };
+      /** @description a body that is not JSON (none is needed) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
       /** @description API_KEYS is set and the request has no valid `Authorization: Bearer <key>` */
       401: {
         headers: {
@@ -1781,6 +1835,24 @@ export interface operations {
       };
       /** @description No such job type is registered */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description The body is larger than MAX_BODY_BYTES */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description The body is not JSON (Content-Type: application/json) */
+      415: {
         headers: {
           [name: string]: unknown;
         };
