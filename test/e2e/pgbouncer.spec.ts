@@ -95,93 +95,101 @@ describe('through PgBouncer in transaction pooling mode', () => {
   it.each([
     ['with DATABASE_LISTEN_URL, a direct connection for LISTEN', true],
     ['without DATABASE_LISTEN_URL, by polling', false],
-  ])('completes every job exactly once %s', async (_name, listen) => {
-    const api = await startFleet(
-      listen
-        ? // A poll this slow leaves the notifications as the only quick way to wake an idle worker.
-          { DATABASE_LISTEN_URL: db.url, WORKER_POLL_INTERVAL_MS: '10000' }
-        : { WORKER_POLL_INTERVAL_MS: '250' },
-    );
+  ])(
+    'completes every job exactly once %s',
+    async (_name, listen) => {
+      const api = await startFleet(
+        listen
+          ? // A poll this slow leaves the notifications as the only quick way to wake an idle worker.
+            { DATABASE_LISTEN_URL: db.url, WORKER_POLL_INTERVAL_MS: '10000' }
+          : { WORKER_POLL_INTERVAL_MS: '250' },
+      );
 
-    // One job to an idle fleet, awaited with a long poll: through LISTEN the workers hear of it and the
-    // api of its end at once; without, the workers' poll and the long poll's look every second find them.
-    const sentAt = Date.now();
-    const first = await post(api, '/jobs', sleepJob(10));
-    const waited = await fetch(`${api.baseUrl}/jobs/${first.job_id}?wait_ms=20000`);
-    const firstDone = (await waited.json()) as Record<string, any>;
-    expect(firstDone.state).toBe('completed');
-    expect(Date.now() - sentAt).toBeLessThan(3_000);
+      // One job to an idle fleet, awaited with a long poll: through LISTEN the workers hear of it and the
+      // api of its end at once; without, the workers' poll and the long poll's look every second find them.
+      const sentAt = Date.now();
+      const first = await post(api, '/jobs', sleepJob(10));
+      const waited = await fetch(`${api.baseUrl}/jobs/${first.job_id}?wait_ms=20000`);
+      const firstDone = (await waited.json()) as Record<string, any>;
+      expect(firstDone.state).toBe('completed');
+      expect(Date.now() - sentAt).toBeLessThan(3_000);
 
-    // Then a crowd: batches and single jobs, all at once.
-    const ids = [first.job_id as string];
-    const created = await Promise.all([
-      ...Array.from({ length: BATCHES }, () =>
-        post(api, '/jobs/batch', {
-          jobs: Array.from({ length: BATCH_SIZE }, (_, i) => sleepJob(i % 20)),
-        }).then((answer) => (answer.items as { job_id: string }[]).map((job) => job.job_id)),
-      ),
-      ...Array.from({ length: SINGLE_POSTS }, (_, i) =>
-        post(api, '/jobs', sleepJob(i % 20)).then((answer) => [answer.job_id as string]),
-      ),
-    ]);
-    ids.push(...created.flat());
-    const total = 1 + BATCHES * BATCH_SIZE + SINGLE_POSTS;
-    expect(new Set(ids).size).toBe(total);
+      // Then a crowd: batches and single jobs, all at once.
+      const ids = [first.job_id as string];
+      const created = await Promise.all([
+        ...Array.from({ length: BATCHES }, () =>
+          post(api, '/jobs/batch', {
+            jobs: Array.from({ length: BATCH_SIZE }, (_, i) => sleepJob(i % 20)),
+          }).then((answer) => (answer.items as { job_id: string }[]).map((job) => job.job_id)),
+        ),
+        ...Array.from({ length: SINGLE_POSTS }, (_, i) =>
+          post(api, '/jobs', sleepJob(i % 20)).then((answer) => [answer.job_id as string]),
+        ),
+      ]);
+      ids.push(...created.flat());
+      const total = 1 + BATCHES * BATCH_SIZE + SINGLE_POSTS;
+      expect(new Set(ids).size).toBe(total);
 
-    await eventually(
-      async () => {
-        const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM jobs WHERE state = 'completed'`);
-        return rows[0].n === total ? true : undefined;
-      },
-      90_000,
-      200,
-    );
+      await eventually(
+        async () => {
+          const { rows } = await db.pool.query(
+            `SELECT count(*)::int AS n FROM jobs WHERE state = 'completed'`,
+          );
+          return rows[0].n === total ? true : undefined;
+        },
+        90_000,
+        200,
+      );
 
-    // The database: each job completed by its first attempt, and no attempt closed any other way.
-    const { rows: jobs } = await db.pool.query(
-      `SELECT job_id, state, attempts, failed_attempts, worker_id FROM jobs ORDER BY job_id`,
-    );
-    expect(jobs.map((job) => job.job_id).sort()).toEqual([...ids].sort());
-    for (const job of jobs)
-      expect(job).toMatchObject({ state: 'completed', attempts: 1, failed_attempts: 0 });
-    const { rows: closed } = await db.pool.query(`SELECT count(*)::int AS n FROM job_attempts`);
-    expect(closed[0].n).toBe(0);
-    // The handlers: each job ran once, from start to end, nothing aborted.
-    const events = readExecutionLogs(logDir);
-    const runs = new Map<string, string[]>();
-    for (const event of events) runs.set(event.job_id, [...(runs.get(event.job_id) ?? []), event.event]);
-    expect(runs.size).toBe(total);
-    for (const [, seen] of runs) expect(seen).toEqual(['start', 'end']);
-    // The API: the attempt history each client sees says the same.
-    for (const jobId of ids.slice(0, 20)) {
-      const detail = (await (await fetch(`${api.baseUrl}/jobs/${jobId}`)).json()) as Record<string, any>;
-      expect(detail.attempt_history).toEqual([expect.objectContaining({ attempt: 1, outcome: 'succeeded' })]);
-    }
-    // Every worker took a share.
-    expect(new Set(jobs.map((job) => job.worker_id)).size).toBe(WORKERS);
+      // The database: each job completed by its first attempt, and no attempt closed any other way.
+      const { rows: jobs } = await db.pool.query(
+        `SELECT job_id, state, attempts, failed_attempts, worker_id FROM jobs ORDER BY job_id`,
+      );
+      expect(jobs.map((job) => job.job_id).sort()).toEqual([...ids].sort());
+      for (const job of jobs)
+        expect(job).toMatchObject({ state: 'completed', attempts: 1, failed_attempts: 0 });
+      const { rows: closed } = await db.pool.query(`SELECT count(*)::int AS n FROM job_attempts`);
+      expect(closed[0].n).toBe(0);
+      // The handlers: each job ran once, from start to end, nothing aborted.
+      const events = readExecutionLogs(logDir);
+      const runs = new Map<string, string[]>();
+      for (const event of events) runs.set(event.job_id, [...(runs.get(event.job_id) ?? []), event.event]);
+      expect(runs.size).toBe(total);
+      for (const [, seen] of runs) expect(seen).toEqual(['start', 'end']);
+      // The API: the attempt history each client sees says the same.
+      for (const jobId of ids.slice(0, 20)) {
+        const detail = (await (await fetch(`${api.baseUrl}/jobs/${jobId}`)).json()) as Record<string, any>;
+        expect(detail.attempt_history).toEqual([
+          expect.objectContaining({ attempt: 1, outcome: 'succeeded' }),
+        ]);
+      }
+      // Every worker took a share.
+      expect(new Set(jobs.map((job) => job.worker_id)).size).toBe(WORKERS);
 
-    // It all went through PgBouncer, on no more than its four server connections.
-    const stats = await bouncer.admin('SHOW STATS');
-    const ours = stats.find((row) => row.database === db.name)!;
-    expect(Number(ours.total_xact_count)).toBeGreaterThan(total);
-    const servers = (await bouncer.admin('SHOW SERVERS')).filter((row) => row.database === db.name);
-    expect(servers.length).toBeLessThanOrEqual(4);
-    // No notification reached a server session that PgBouncer had handed back: nothing LISTENed through it.
-    expect(bouncer.output()).not.toMatch(/when not linked/);
+      // It all went through PgBouncer, on no more than its four server connections.
+      const stats = await bouncer.admin('SHOW STATS');
+      const ours = stats.find((row) => row.database === db.name)!;
+      expect(Number(ours.total_xact_count)).toBeGreaterThan(total);
+      const servers = (await bouncer.admin('SHOW SERVERS')).filter((row) => row.database === db.name);
+      expect(servers.length).toBeLessThanOrEqual(4);
+      // No notification reached a server session that PgBouncer had handed back: nothing LISTENed through it.
+      expect(bouncer.output()).not.toMatch(/when not linked/);
 
-    for (const service of processes) {
-      const output = service.output();
-      expect(output).toMatch(/DATABASE_URL goes through a connection pooler/);
-      expect(output).not.toMatch(/prepared statement|unsupported startup parameter|"level":50/);
-      // The database has the statement_timeout DB_STATEMENT_TIMEOUT_MS asks for: nothing to warn about.
-      expect(output).not.toMatch(/does not carry statement_timeout/);
-    }
-    const workerOutput = processes.slice(1).map((worker) => worker.output());
-    for (const output of workerOutput) {
-      if (listen) expect(output).not.toMatch(/no LISTEN/);
-      else expect(output).toMatch(/no LISTEN: DATABASE_URL goes through a pooler/);
-    }
-  }, 300_000);
+      for (const service of processes) {
+        const output = service.output();
+        expect(output).toMatch(/DATABASE_URL goes through a connection pooler/);
+        expect(output).not.toMatch(/prepared statement|unsupported startup parameter|"level":50/);
+        // The database has the statement_timeout DB_STATEMENT_TIMEOUT_MS asks for: nothing to warn about.
+        expect(output).not.toMatch(/does not carry statement_timeout/);
+      }
+      const workerOutput = processes.slice(1).map((worker) => worker.output());
+      for (const output of workerOutput) {
+        if (listen) expect(output).not.toMatch(/no LISTEN/);
+        else expect(output).toMatch(/no LISTEN: DATABASE_URL goes through a pooler/);
+      }
+    },
+    300_000,
+  );
 
   it('warns when the server has another statement_timeout than DB_STATEMENT_TIMEOUT_MS, and still serves', async () => {
     const api = await spawnService({
