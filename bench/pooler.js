@@ -297,15 +297,16 @@ async function main() {
     options: { jobs: JOBS, rate: RATE, seconds: SECONDS, workers: WORKERS, pgbouncer_pool_size: BOUNCER_POOL_SIZE },
     results,
   };
-  console.log(JSON.stringify(report, null, 2));
-  console.log('\n| setup | jobs/s | latency p50 | p95 | p99 | max |\n|---|---|---|---|---|---|');
+  const out = (line) => process.stdout.write(`${line}\n`);
+  out(JSON.stringify(report, null, 2));
+  out('\n| setup | jobs/s | latency p50 | p95 | p99 | max |\n|---|---|---|---|---|---|');
   for (const r of results) {
     const l = r.latency_ms;
-    console.log(`| ${r.setup} | ${r.jobs_per_second} | ${l.p50} ms | ${l.p95} ms | ${l.p99} ms | ${l.max} ms |`);
+    out(`| ${r.setup} | ${r.jobs_per_second} | ${l.p50} ms | ${l.p95} ms | ${l.p99} ms | ${l.max} ms |`);
   }
 }
 
 main().catch((error) => {
-  console.error(error);
+  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exit(1);
 });
