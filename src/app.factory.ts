@@ -2,12 +2,14 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { AppModule } from './app.module';
 import { jsonBodyParser } from './common/http-body';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
+import { ShutdownState } from './health/shutdown-state';
 import { PinoNestLogger, type Logger } from './logging/logger';
 import { ClaimLoopService } from './worker/claim-loop.service';
 import { EventLoopWatchdog } from './worker/event-loop-watchdog.service';
@@ -26,6 +28,13 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
   app.disable('x-powered-by');
   // First, so that every answer carries the headers, including the problems the body parser sends.
   app.use(helmet());
+  // While a stopping api drains, each answer closes its connection: a client's next request opens a new
+  // one, which the load balancer sends to a process that is staying.
+  const shutdown = app.get(ShutdownState);
+  app.use((_request: Request, response: Response, next: NextFunction) => {
+    if (shutdown.isStopping) response.setHeader('Connection', 'close');
+    next();
+  });
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins,
@@ -52,6 +61,11 @@ export function startWorker(app: INestApplication, config: AppConfig): void {
   app.get(ClaimLoopService).startClaiming();
   app.get(RescuerService).start();
   app.get(RetentionService).start();
+}
+
+/** Readiness fails from now on: main.ts calls it as soon as it acts on SIGTERM, before anything closes. */
+export function markStopping(app: INestApplication): void {
+  app.get(ShutdownState).begin();
 }
 
 function setUpSwagger(app: INestApplication): void {

@@ -5,6 +5,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { createDataSource } from './data-source';
 import { JOBS_DATA_SOURCE, JobRepository } from './job.repository';
 import { DatabaseNotifications } from './database-notifications';
+import { SchemaVersion } from './schema-version';
 
 @Module({
   providers: [
@@ -25,8 +26,9 @@ import { DatabaseNotifications } from './database-notifications';
     },
     JobRepository,
     DatabaseNotifications,
+    SchemaVersion,
   ],
-  exports: [JobRepository, DatabaseNotifications],
+  exports: [JobRepository, DatabaseNotifications, SchemaVersion],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(JOBS_DATA_SOURCE) private readonly dataSource: DataSource) {}
