@@ -68,7 +68,11 @@ export class HealthController {
     schema: {
       example: {
         status: 'ok',
-        info: { shutdown: { status: 'up' }, database: { status: 'up' }, schema: { status: 'up', migrations: 6 } },
+        info: {
+          shutdown: { status: 'up' },
+          database: { status: 'up' },
+          schema: { status: 'up', migrations: 6 },
+        },
         error: {},
         details: {},
       },
