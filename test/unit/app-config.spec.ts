@@ -155,7 +155,11 @@ describe('loadConfig', () => {
   });
 
   it('waits 5 s before closing the listener in production, not at all elsewhere, and validates the delay', () => {
-    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/jobs', AUTH_DISABLED: 'true' };
+    const production = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgresql://db/jobs',
+      AUTH_DISABLED: 'true',
+    };
     expect(loadConfig({}).shutdownDrainDelayMs).toBe(0);
     expect(loadConfig(production).shutdownDrainDelayMs).toBe(5_000);
     expect(loadConfig({ ...production, SHUTDOWN_DRAIN_DELAY_MS: '0' }).shutdownDrainDelayMs).toBe(0);
