@@ -112,12 +112,21 @@ async function run(config: AppConfig, logger: Logger, stopping: AbortSignal, ope
   }
   stopping.throwIfAborted();
 
-  const { createApp, markStopping, startWorker } = await import('./app.factory.js');
+  const { createApp, markStopping, startWorker, waitForSchema } = await import('./app.factory.js');
   stopping.throwIfAborted();
   const app = (opened.app = await createApp(config, logger));
   stopping.throwIfAborted();
   await app.listen(config.port, '0.0.0.0');
   stopping.throwIfAborted();
+  if (runsWorker(config.role)) {
+    // A worker of this version claims nothing before its migrations have run: its statements may need them.
+    await waitForSchema(app, stopping, (missing) =>
+      logger.warn(
+        { missing },
+        'the database lacks migrations of this version: waiting for APP_ROLE=migrate before claiming',
+      ),
+    );
+  }
   // Only now, with the port bound and nothing left that can fail, does the worker claim anything.
   startWorker(app, config);
   const base = `http://localhost:${config.port}`;

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eventually } from '../support/job-factory';
+import { eventually, insertJob } from '../support/job-factory';
 import { spawnService, waitForHttp, type ServiceProcess } from '../support/service-process';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
@@ -94,6 +94,14 @@ describe('readiness, liveness and the database being down are three different th
     // Liveness is about the process only: restarting it would not migrate anything.
     expect((await call(api, 'GET', '/health/live')).status).toBe(200);
 
+    // A worker waits for its migrations before it claims, and a SIGTERM ends the wait.
+    const worker = await spawn({ APP_ROLE: 'worker', DATABASE_URL: db.url });
+    await eventually(async () =>
+      /waiting for APP_ROLE=migrate before claiming/.test(worker.output()) ? true : undefined,
+    );
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+
     const migrate = await spawn({ APP_ROLE: 'migrate', DATABASE_URL: db.url });
     expect(await migrate.exited).toEqual({ code: 0, signal: null });
     const ready = await readiness(api);
@@ -102,32 +110,42 @@ describe('readiness, liveness and the database being down are three different th
     expect((await call(api, 'POST', '/jobs', { job_type: 'noop' })).status).toBe(201);
   });
 
-  it('keeps a process on a partly migrated database out of service, naming what is missing', async () => {
+  it('keeps a process on a partly migrated database out of service, naming what is missing, and its worker from claiming', async () => {
     const db = await database();
+    const jobId = await insertJob(db.pool, { jobType: 'echo', payload: { early: true } });
     const { rows } = await db.pool.query(
       `DELETE FROM schema_migrations WHERE id = (SELECT max(id) FROM schema_migrations) RETURNING timestamp, name`,
     );
     const [{ timestamp, name }] = rows;
-    try {
-      const [api, worker] = await Promise.all([
-        spawn({ APP_ROLE: 'api', DATABASE_URL: db.url }),
-        spawn({ APP_ROLE: 'worker', DATABASE_URL: db.url }),
-      ]);
-      for (const service of [api, worker]) {
-        await waitForHttp(service, '/health/live');
-        const answer = await eventually(async () => {
-          const got = await readiness(service);
-          return got.body.checks?.schema ? got : undefined;
-        });
-        expect(answer.status).toBe(503);
-        expect(answer.body.checks.schema).toMatchObject({ status: 'down', missing: [name] });
-      }
-    } finally {
-      await db.pool.query(`INSERT INTO schema_migrations (timestamp, name) VALUES ($1, $2)`, [
-        timestamp,
-        name,
-      ]);
+    const [api, worker] = await Promise.all([
+      spawn({ APP_ROLE: 'api', DATABASE_URL: db.url }),
+      spawn({ APP_ROLE: 'worker', DATABASE_URL: db.url, WORKER_POLL_INTERVAL_MS: '100' }),
+    ]);
+    for (const service of [api, worker]) {
+      await waitForHttp(service, '/health/live');
+      const answer = await eventually(async () => {
+        const got = await readiness(service);
+        return got.body.checks?.schema ? got : undefined;
+      });
+      expect(answer.status).toBe(503);
+      expect(answer.body.checks.schema).toMatchObject({ status: 'down', missing: [name] });
     }
+    await eventually(async () =>
+      /waiting for APP_ROLE=migrate before claiming/.test(worker.output()) ? true : undefined,
+    );
+    // The worker's statements may need the missing migration: it has claimed nothing meanwhile.
+    await sleep(1_000);
+    const before = await db.pool.query(`SELECT state, attempts FROM jobs WHERE job_id = $1`, [jobId]);
+    expect(before.rows[0]).toEqual({ state: 'pending', attempts: 0 });
+
+    await db.pool.query(`INSERT INTO schema_migrations (timestamp, name) VALUES ($1, $2)`, [timestamp, name]);
+    await waitForHttp(api, '/health/ready', 200, 10_000);
+    await waitForHttp(worker, '/health/ready', 200, 10_000);
+    const done = await eventually(async () => {
+      const { rows: job } = await db.pool.query(`SELECT state, result FROM jobs WHERE job_id = $1`, [jobId]);
+      return job[0].state === 'completed' ? job[0] : undefined;
+    });
+    expect(done.result).toEqual({ early: true });
   });
 
   it('keeps an api ready during a database outage, answering 503 with Retry-After, while a worker is not ready', async () => {
