@@ -86,8 +86,9 @@ function main() {
   const args = process.argv.slice(2);
   const imageAt = args.indexOf('--image');
   const image = imageAt >= 0 ? args[imageAt + 1] : undefined;
-  if (imageAt >= 0 && !image)
-    throw new Error('--image needs a value, e.g. --image registry.example.com/job-service:1.4.2');
+  if (imageAt >= 0 && !/^[a-z0-9][^\s]*$/i.test(image ?? '')) {
+    throw new Error('--image needs an image reference, e.g. --image registry.example.com/job-service:1.4.2');
+  }
   const { WORKER_DEMAND } = require(join(__dirname, '..', 'dist', 'persistence', 'job.sql.js'));
   const folder = join(__dirname, '..', 'deploy', 'k8s');
   const names = readdirSync(folder).filter((name) => name.endsWith('.yaml'));
@@ -101,6 +102,13 @@ function main() {
   }
 }
 
-if (require.main === module) main();
+if (require.main === module) {
+  try {
+    main();
+  } catch (error) {
+    process.stderr.write(`k8s:render: ${error.message}\n`);
+    process.exit(1);
+  }
+}
 
 module.exports = { renderManifests, imageVersion };
