@@ -72,6 +72,13 @@ export interface AppConfig {
   httpTargetFollowRedirects: boolean;
   /** How much of a response body is read; the rest is never received. */
   httpTargetMaxResponseBytes: number;
+  /** How long one completion-callback request may take; its lease is twice this. */
+  callbackTimeoutMs: number;
+  /** Delivery attempts of a completion callback before it is given up (state `failed`). */
+  callbackMaxAttempts: number;
+  /** Backoff between callback attempts: base * 2^(attempt - 1), capped at the max. */
+  callbackRetryBaseMs: number;
+  callbackRetryMaxMs: number;
 }
 
 export class ConfigError extends Error {
@@ -99,6 +106,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const retryMaxMs = reader.integer('RETRY_MAX_MS', 3_600_000, 1, 604_800_000);
   if (retryMaxMs < retryBaseMs)
     problems.push(`RETRY_MAX_MS must be >= RETRY_BASE_MS (got ${retryMaxMs} < ${retryBaseMs})`);
+  const callbackRetryBaseMs = reader.integer('CALLBACK_RETRY_BASE_MS', 1_000, 1, 3_600_000);
+  const callbackRetryMaxMs = reader.integer('CALLBACK_RETRY_MAX_MS', 600_000, 1, 86_400_000);
+  if (callbackRetryMaxMs < callbackRetryBaseMs) {
+    problems.push(
+      `CALLBACK_RETRY_MAX_MS must be >= CALLBACK_RETRY_BASE_MS (got ${callbackRetryMaxMs} < ${callbackRetryBaseMs})`,
+    );
+  }
 
   const config: AppConfig = {
     production,
@@ -135,6 +149,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     httpTargetSigningSecret: reader.secret('HTTP_TARGET_SIGNING_SECRET', MIN_SIGNING_SECRET_LENGTH),
     httpTargetFollowRedirects: reader.boolean('HTTP_TARGET_FOLLOW_REDIRECTS', false),
     httpTargetMaxResponseBytes: reader.integer('HTTP_TARGET_MAX_RESPONSE_BYTES', 65_536, 1, 10_485_760),
+    callbackTimeoutMs: reader.integer('CALLBACK_TIMEOUT_MS', 10_000, 100, 600_000),
+    callbackMaxAttempts: reader.integer('CALLBACK_MAX_ATTEMPTS', 15, 1, 1_000),
+    callbackRetryBaseMs,
+    callbackRetryMaxMs,
   };
   // An api that answers everyone is never what a production deployment meant by leaving API_KEYS out.
   if (production && runsApi(config.role) && config.apiKeys.length === 0 && !config.authDisabled) {
