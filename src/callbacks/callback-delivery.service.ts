@@ -75,7 +75,8 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
     await this.loopDone;
     if (this.scheduler.doesExist('interval', POLL_INTERVAL)) this.scheduler.deleteInterval(POLL_INTERVAL);
     const timers = new AbortController();
-    const allDone = (): Promise<unknown> => Promise.allSettled([...this.inFlight.values()].map((d) => d.done));
+    const allDone = (): Promise<unknown> =>
+      Promise.allSettled([...this.inFlight.values()].map((d) => d.done));
     await Promise.race([
       allDone(),
       sleep(this.config.shutdownGraceMs, undefined, { signal: timers.signal }).catch(() => undefined),
@@ -128,7 +129,11 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
 
   /** One attempt: send, then record its outcome. Never throws. */
   private async deliver(callback: ClaimedCallback, stop: AbortSignal): Promise<void> {
-    const log = { job_id: callback.jobId, callback_attempt: callback.attempt, worker_id: this.config.workerId };
+    const log = {
+      job_id: callback.jobId,
+      callback_attempt: callback.attempt,
+      worker_id: this.config.workerId,
+    };
     try {
       const outcome = await this.attempt(callback, stop);
       const recorded = await this.repository.recordCallbackAttempt(this.config.workerId, callback, outcome);
