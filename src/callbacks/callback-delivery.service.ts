@@ -152,7 +152,10 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
       }
     } catch (error) {
       // Its lease runs out and it is claimed again: at-least-once holds without this write.
-      this.logger.warn({ ...log, err: error }, 'recording a callback attempt failed; it will be retried');
+      this.logger.warn(
+        { ...log, err: error },
+        'a callback attempt could not be completed; it is retried once its claim runs out',
+      );
     }
   }
 

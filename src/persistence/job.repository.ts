@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { types, type Pool, type PoolClient } from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, type SelectQueryBuilder } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import * as CALLBACK_SQL from './callback.sql';
 import { CallbackDeliveryEntity, type CallbackDeliveryState } from './callback-delivery.entity';
@@ -148,8 +148,9 @@ export class JobRepository {
     return stored;
   }
 
+  /** The job holding idempotency key `key`, with its callback delivery when it has one (same statement). */
   async findByIdempotencyKey(key: string): Promise<JobEntity | null> {
-    return this.guard(() => this.dataSource.getRepository(JobEntity).findOneBy({ idempotencyKey: key }));
+    return this.guard(() => this.jobsWithDeliveries().where('job.idempotency_key = :key', { key }).getOne());
   }
 
   /** One job and its closed attempt records (oldest first), read from one snapshot; null if no such job. */
@@ -189,15 +190,7 @@ export class JobRepository {
    */
   async listJobs(query: ListJobsQuery): Promise<JobEntity[]> {
     return this.guard(() => {
-      const builder = this.dataSource
-        .getRepository(JobEntity)
-        .createQueryBuilder('job')
-        .leftJoinAndMapOne(
-          'job.callbackDelivery',
-          CallbackDeliveryEntity,
-          'delivery',
-          'delivery.job_id = job.job_id',
-        );
+      const builder = this.jobsWithDeliveries();
       if (query.state) builder.andWhere('job.state = :state', { state: query.state });
       if (query.jobType) builder.andWhere('job.job_type = :jobType', { jobType: query.jobType });
       if (query.beforeJobId) builder.andWhere('job.job_id < :before', { before: query.beforeJobId });
@@ -545,6 +538,19 @@ export class JobRepository {
   /** Other statements go straight to the pg pool too: plain rows, no ORM work per call. */
   private async query(sql: string, params: unknown[]): Promise<RawRow[]> {
     return this.guard(async () => (await this.pool.query<RawRow>(sql, params)).rows);
+  }
+
+  /** Jobs, each with its callback delivery (or none) as `callbackDelivery`. */
+  private jobsWithDeliveries(): SelectQueryBuilder<JobEntity> {
+    return this.dataSource
+      .getRepository(JobEntity)
+      .createQueryBuilder('job')
+      .leftJoinAndMapOne(
+        'job.callbackDelivery',
+        CallbackDeliveryEntity,
+        'delivery',
+        'delivery.job_id = job.job_id',
+      );
   }
 
   /** Maps a raw `jobs` row by the entity's own column metadata, so the two can never disagree. */

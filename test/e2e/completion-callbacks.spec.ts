@@ -337,6 +337,23 @@ describe('completion callbacks (callback_url)', () => {
     });
   });
 
+  it('answers an idempotent replay with the callback as it stands, and refuses the key with another callback_url', async () => {
+    const receiver = await newReceiver();
+    await startWorker();
+    const body = { job_type: 'noop', callback_url: receiver.url };
+    const key = `callback-replay-${Date.now()}`;
+    const created = (await http().post('/jobs').set('Idempotency-Key', key).send(body).expect(201)).body;
+    await untilCallback(created.job_id, 'delivered');
+    const replay = await http().post('/jobs').set('Idempotency-Key', key).send(body).expect(201);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body.callback).toEqual({ url: receiver.url, state: 'delivered', attempts: 1 });
+    await http()
+      .post('/jobs')
+      .set('Idempotency-Key', key)
+      .send({ ...body, callback_url: `${receiver.url}/other` })
+      .expect(409);
+  });
+
   it('shows callback null for a job without callback_url and creates no delivery for it', async () => {
     await startWorker();
     const created = await createJob({ job_type: 'noop' });
