@@ -354,6 +354,25 @@ describe('completion callbacks (callback_url)', () => {
       .expect(409);
   });
 
+  it('gives up at once, sending nothing, when the callback host resolves to an address nobody allowed', async () => {
+    const receiver = await newReceiver();
+    // The name is allowed, the loopback address it resolves to is not: refused when the worker connects.
+    await startWorker({ HTTP_TARGET_ALLOW: 'localhost' });
+    const { rows } = await db.pool.query(
+      `INSERT INTO jobs (job_type, payload, run_at, available_at, max_attempts, timeout_ms, callback_url)
+       VALUES ('noop', '{}', now(), now(), 3, 60000, $1) RETURNING job_id`,
+      [`http://localhost:${receiver.port}/hooks/finished`],
+    );
+    const finished = await untilCallback(rows[0].job_id, 'failed');
+    expect(finished.callback.attempts).toBe(1);
+    expect(receiver.received).toEqual([]);
+    const { rows: delivery } = await db.pool.query(
+      `SELECT last_status, last_error FROM callback_deliveries WHERE job_id = $1`,
+      [rows[0].job_id],
+    );
+    expect(delivery[0]).toEqual({ last_status: null, last_error: expect.stringMatching(/refused/) });
+  });
+
   it('shows callback null for a job without callback_url and creates no delivery for it', async () => {
     await startWorker();
     const created = await createJob({ job_type: 'noop' });
