@@ -6,6 +6,7 @@ import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppModule } from './app.module';
+import { CallbackDeliveryService } from './callbacks/callback-delivery.service';
 import { jsonBodyParser } from './common/http-body';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
@@ -58,7 +59,8 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
 
 /**
  * Starts the worker, when the role runs one: the watchdog first (it must see the first claim), then
- * claiming with its heartbeats and self-fencing, then the rescue sweep and retention. main.ts calls it only once the
+ * claiming with its heartbeats and self-fencing, then the rescue sweep, retention and the delivery of completion
+ * callbacks. main.ts calls it only once the
  * process is fully up, after listen; nothing is claimed before, so a failed start-up leaves no job behind.
  */
 export function startWorker(app: INestApplication, config: AppConfig): void {
@@ -67,6 +69,7 @@ export function startWorker(app: INestApplication, config: AppConfig): void {
   app.get(ClaimLoopService).startClaiming();
   app.get(RescuerService).start();
   app.get(RetentionService).start();
+  app.get(CallbackDeliveryService).start();
 }
 
 /** How often a worker waiting for its migrations looks again, and how many looks between two warnings. */

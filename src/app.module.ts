@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { ThrottlerModule } from '@nestjs/throttler';
+import { CallbacksModule } from './callbacks/callbacks.module';
 import { ApiKeyGuard } from './common/api-key.guard';
 import { RateLimitGuard } from './common/rate-limit.guard';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
@@ -29,7 +30,7 @@ export class AppModule {
         MetricsModule,
         HealthModule.forRole(worker),
         ...(api ? [JobsModule, StatsModule] : []),
-        ...(worker ? [WorkerModule] : []),
+        ...(worker ? [WorkerModule, CallbacksModule] : []),
         ...(rateLimit ? [ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: rateLimit }] })] : []),
       ],
       // In this order: the rate limit counts per key, so the key guard names the caller first.

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { parseAllowEntry } from '../outbound/target-allowlist';
 
 export const APP_ROLES = ['api', 'worker', 'all', 'migrate'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
@@ -14,6 +15,8 @@ export interface ApiKey {
   scope: ApiScope;
 }
 const DAY_MS = 86_400_000;
+/** 128 bits of hex or base64 at least: a short HMAC key can be guessed from signed requests offline. */
+const MIN_SIGNING_SECRET_LENGTH = 32;
 /** Ten years: a longer retention is a typo, not a policy (0 keeps jobs forever). */
 const MAX_RETENTION_MS = 3_650 * DAY_MS;
 
@@ -82,6 +85,20 @@ export interface AppConfig {
   /** auto: human-readable on a terminal outside production, JSON otherwise. */
   logFormat: LogFormat;
   embeddedDataDir: string;
+  /** Hosts, IPs and CIDRs outbound requests may reach (HTTP_TARGET_ALLOW); empty: none. */
+  httpTargetAllow: string[];
+  /** Signs every outbound request when set. A secret: never log it. */
+  httpTargetSigningSecret: string | undefined;
+  httpTargetFollowRedirects: boolean;
+  /** How much of a response body is read; the rest is never received. */
+  httpTargetMaxResponseBytes: number;
+  /** How long one completion-callback request may take; its lease is twice this. */
+  callbackTimeoutMs: number;
+  /** Delivery attempts of a completion callback before it is given up (state `failed`). */
+  callbackMaxAttempts: number;
+  /** Backoff between callback attempts: base * 2^(attempt - 1), capped at the max. */
+  callbackRetryBaseMs: number;
+  callbackRetryMaxMs: number;
 }
 
 export class ConfigError extends Error {
@@ -115,6 +132,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const retryMaxMs = reader.integer('RETRY_MAX_MS', 3_600_000, 1, 604_800_000);
   if (retryMaxMs < retryBaseMs)
     problems.push(`RETRY_MAX_MS must be >= RETRY_BASE_MS (got ${retryMaxMs} < ${retryBaseMs})`);
+  const callbackRetryBaseMs = reader.integer('CALLBACK_RETRY_BASE_MS', 1_000, 1, 3_600_000);
+  const callbackRetryMaxMs = reader.integer('CALLBACK_RETRY_MAX_MS', 600_000, 1, 86_400_000);
+  if (callbackRetryMaxMs < callbackRetryBaseMs) {
+    problems.push(
+      `CALLBACK_RETRY_MAX_MS must be >= CALLBACK_RETRY_BASE_MS (got ${callbackRetryMaxMs} < ${callbackRetryBaseMs})`,
+    );
+  }
 
   const config: AppConfig = {
     production,
@@ -151,6 +175,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     logFormat: reader.oneOf('LOG_FORMAT', LOG_FORMATS, 'auto'),
     embeddedDataDir: env.EMBEDDED_PG_DIR?.trim() || '.data/postgres',
+    httpTargetAllow: reader.targetAllowlist('HTTP_TARGET_ALLOW'),
+    httpTargetSigningSecret: reader.secret('HTTP_TARGET_SIGNING_SECRET', MIN_SIGNING_SECRET_LENGTH),
+    httpTargetFollowRedirects: reader.boolean('HTTP_TARGET_FOLLOW_REDIRECTS', false),
+    httpTargetMaxResponseBytes: reader.integer('HTTP_TARGET_MAX_RESPONSE_BYTES', 65_536, 1, 10_485_760),
+    callbackTimeoutMs: reader.integer('CALLBACK_TIMEOUT_MS', 10_000, 100, 600_000),
+    callbackMaxAttempts: reader.integer('CALLBACK_MAX_ATTEMPTS', 15, 1, 1_000),
+    callbackRetryBaseMs,
+    callbackRetryMaxMs,
   };
   // An api that answers everyone is never what a production deployment meant by leaving API_KEYS out.
   if (production && runsApi(config.role) && config.apiKeys.length === 0 && !config.authDisabled) {
@@ -261,6 +293,28 @@ class EnvReader {
       }
     }
     return origins;
+  }
+
+  /** Comma-separated hosts, `*.domain`, `*`, IP addresses and CIDRs. */
+  targetAllowlist(name: string): string[] {
+    const entries = this.list(name);
+    for (const entry of entries) {
+      const parsed = parseAllowEntry(entry);
+      if (typeof parsed === 'string') {
+        this.problems.push(`${name} must list host names, *.domain, *, IP addresses or CIDRs (${parsed})`);
+      }
+    }
+    return entries;
+  }
+
+  /** A secret of at least `minLength` characters; messages never show it. */
+  secret(name: string, minLength: number): string | undefined {
+    const value = this.raw(name);
+    if (value !== undefined && value.length < minLength) {
+      this.problems.push(`${name} must be at least ${minLength} characters long (e.g. openssl rand -hex 32)`);
+      return undefined;
+    }
+    return value;
   }
 
   databaseUrl(name: string): string | undefined {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Client, Pool, type PoolConfig } from 'pg';
 import { DataSource } from 'typeorm';
 import { CONNECT_TIMEOUT_MS, KEEPALIVE_IDLE_MS, standaloneConnectionOptions } from './connection';
+import { CallbackDeliveryEntity } from './callback-delivery.entity';
 import { JobAttemptEntity } from './job-attempt.entity';
 import { JobEntity } from './job.entity';
 
@@ -63,7 +64,7 @@ export function createDataSource(options: DataSourceOptions): DataSource {
   return new DataSource({
     type: 'postgres',
     url: options.url,
-    entities: [JobEntity, JobAttemptEntity],
+    entities: [JobEntity, JobAttemptEntity, CallbackDeliveryEntity],
     migrations: [migrationsGlob()],
     migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each',

@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { LOGGER, type Logger } from '../logging/logger';
 import { reachesServerDirectly, standaloneConnectionOptions } from './connection';
+import { CALLBACKS_DUE_CHANNEL } from './callback.sql';
 import { CANCEL_REQUESTED_CHANNEL, JOBS_DUE_CHANNEL, JOBS_FINISHED_CHANNEL } from './job.sql';
 import { JOBS_DATABASE, JobsDatabase } from './jobs-database';
 
@@ -20,10 +21,13 @@ export type JobsDueSubscriber = (dueAtMs: number | undefined) => void;
 export type CancelRequestedSubscriber = (jobId: string) => void;
 /** Called with the ids of jobs that reached a terminal state; undefined means "any may have" (reconnected). */
 export type JobsFinishedSubscriber = (jobIds: string[] | undefined) => void;
+/** Called when completion callbacks became due (or, after a reconnect, may have). */
+export type CallbacksDueSubscriber = () => void;
 
 /**
  * One LISTEN connection per process, for every channel the process needs: jobs due (workers claim at
- * once), cancel requests (the worker holding the job stops it), and finished jobs (the API's long poll).
+ * once), cancel requests (the worker holding the job stops it), finished jobs (the API's long poll), and
+ * new completion callbacks (workers deliver them at once).
  * It reconnects by itself; after each (re)connect it calls every subscriber once as if told of
  * everything, since notifications sent while it was away are lost. Polls stay as the safety net.
  *
@@ -38,6 +42,7 @@ export class DatabaseNotifications implements OnApplicationShutdown {
   private readonly jobsDue = new Set<JobsDueSubscriber>();
   private readonly cancelRequested = new Set<CancelRequestedSubscriber>();
   private readonly jobsFinished = new Set<JobsFinishedSubscriber>();
+  private readonly callbacksDue = new Set<CallbacksDueSubscriber>();
   /**
    * The connection being opened or listening. Set as soon as it exists, not once it listens: a shutdown
    * that arrives while it is still connecting must be able to close it.
@@ -72,6 +77,11 @@ export class DatabaseNotifications implements OnApplicationShutdown {
 
   onJobsFinished(subscriber: JobsFinishedSubscriber): void {
     this.jobsFinished.add(subscriber);
+    this.start();
+  }
+
+  onCallbacksDue(subscriber: CallbacksDueSubscriber): void {
+    this.callbacksDue.add(subscriber);
     this.start();
   }
 
@@ -124,6 +134,7 @@ export class DatabaseNotifications implements OnApplicationShutdown {
       ...(this.jobsDue.size > 0 ? [JOBS_DUE_CHANNEL] : []),
       ...(this.cancelRequested.size > 0 ? [CANCEL_REQUESTED_CHANNEL] : []),
       ...(this.jobsFinished.size > 0 ? [JOBS_FINISHED_CHANNEL] : []),
+      ...(this.callbacksDue.size > 0 ? [CALLBACKS_DUE_CHANNEL] : []),
     ];
     await client.query(channels.map((channel) => `LISTEN ${channel}`).join('; '));
   }
@@ -137,6 +148,8 @@ export class DatabaseNotifications implements OnApplicationShutdown {
     } else if (channel === JOBS_FINISHED_CHANNEL && payload) {
       const jobIds = payload.split(',');
       for (const subscriber of this.jobsFinished) subscriber(jobIds);
+    } else if (channel === CALLBACKS_DUE_CHANNEL) {
+      for (const subscriber of this.callbacksDue) subscriber();
     }
   }
 
@@ -144,6 +157,7 @@ export class DatabaseNotifications implements OnApplicationShutdown {
   private reconnected(): void {
     for (const subscriber of this.jobsDue) subscriber(undefined);
     for (const subscriber of this.jobsFinished) subscriber(undefined);
+    for (const subscriber of this.callbacksDue) subscriber();
   }
 
   private async listen(url: string): Promise<void> {

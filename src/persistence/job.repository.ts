@@ -1,7 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { types, type Pool, type PoolClient } from 'pg';
-import type { DataSource } from 'typeorm';
+import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import * as CALLBACK_SQL from './callback.sql';
+import { CallbackDeliveryEntity, type CallbackDeliveryState } from './callback-delivery.entity';
 import { JobAttemptEntity } from './job-attempt.entity';
 import type { ClosingOutcome, JobErrorBody } from './job-state';
 import { JobState } from './job-state';
@@ -20,7 +22,22 @@ export interface NewJob {
   timeoutMs: number;
   idempotencyKey: string | null;
   requestHash: string | null;
+  callbackUrl: string | null;
 }
+
+/** A callback delivery a worker has just claimed: attempt `attempt` is its own (fencing token). */
+export interface ClaimedCallback {
+  jobId: string;
+  url: string;
+  attempt: number;
+  createdAt: Date;
+}
+
+/** What became of one delivery attempt: delivered, given up (`failed`), or due again after `retryInMs`. */
+export type CallbackAttemptOutcome =
+  | { state: 'delivered'; status: number }
+  | { state: 'failed'; status: number | null; error: string }
+  | { state: 'retry'; retryInMs: number; status: number | null; error: string };
 
 /** An attempt a worker has just opened: everything it needs to run and to write back (fencing token). */
 export interface ClaimedJob {
@@ -127,6 +144,7 @@ export class JobRepository {
           timeout_ms: job.timeoutMs,
           idempotency_key: job.idempotencyKey,
           request_hash: job.requestHash,
+          callback_url: job.callbackUrl,
         })),
       ),
     ]);
@@ -135,8 +153,9 @@ export class JobRepository {
     return stored;
   }
 
+  /** The job holding idempotency key `key`, with its callback delivery when it has one (same statement). */
   async findByIdempotencyKey(key: string): Promise<JobEntity | null> {
-    return this.guard(() => this.dataSource.getRepository(JobEntity).findOneBy({ idempotencyKey: key }));
+    return this.guard(() => this.jobsWithDeliveries().where('job.idempotency_key = :key', { key }).getOne());
   }
 
   /** One job and its closed attempt records (oldest first), read from one snapshot; null if no such job. */
@@ -144,8 +163,18 @@ export class JobRepository {
     const [row] = await this.prepared('find-job-with-attempts', SQL.FIND_JOB_WITH_ATTEMPTS, [jobId]);
     if (!row) return null;
     const records = row.attempt_records as RawRow[];
+    const job = this.toJobEntity(row);
+    const delivery = row.callback_delivery as { url: string; state: string; attempts: number } | null;
+    job.callbackDelivery = delivery
+      ? Object.assign(new CallbackDeliveryEntity(), {
+          jobId,
+          url: delivery.url,
+          state: delivery.state as CallbackDeliveryState,
+          attempts: delivery.attempts,
+        })
+      : null;
     return {
-      job: this.toJobEntity(row),
+      job,
       attempts: records.map((record) =>
         Object.assign(new JobAttemptEntity(), {
           jobId,
@@ -160,10 +189,13 @@ export class JobRepository {
     };
   }
 
-  /** One page of jobs, newest first (job_id is a UUIDv7, so id order is creation order). */
+  /**
+   * One page of jobs, newest first (job_id is a UUIDv7, so id order is creation order), each with its
+   * callback delivery when it has one (same statement).
+   */
   async listJobs(query: ListJobsQuery): Promise<JobEntity[]> {
     return this.guard(() => {
-      const builder = this.dataSource.getRepository(JobEntity).createQueryBuilder('job');
+      const builder = this.jobsWithDeliveries();
       if (query.state) builder.andWhere('job.state = :state', { state: query.state });
       if (query.jobType) builder.andWhere('job.job_type = :jobType', { jobType: query.jobType });
       if (query.beforeJobId) builder.andWhere('job.job_id < :before', { before: query.beforeJobId });
@@ -301,6 +333,45 @@ export class JobRepository {
   async retryAsNewJob(jobId: string): Promise<JobEntity | null> {
     const [row] = await this.query(SQL.RETRY_AS_NEW_JOB, [jobId]);
     return row ? this.toJobEntity(row) : null;
+  }
+
+  /**
+   * Atomically opens an attempt on up to `limit` due callback deliveries for this worker, leased for
+   * `leaseMs`; never hands one delivery to two claimers while the lease holds.
+   */
+  async claimDueCallbacks(limit: number, workerId: string, leaseMs: number): Promise<ClaimedCallback[]> {
+    const rows = await this.prepared('claim-due-callbacks', CALLBACK_SQL.CLAIM_DUE_CALLBACKS, [
+      limit,
+      workerId,
+      leaseMs,
+    ]);
+    return rows.map((row) => ({
+      jobId: row.job_id as string,
+      url: row.url as string,
+      attempt: row.attempts as number,
+      createdAt: row.created_at as Date,
+    }));
+  }
+
+  /**
+   * Records the outcome of this worker's delivery attempt. False: the attempt was no longer ours (its
+   * lease ran out and another worker claimed the delivery), and nothing changed.
+   */
+  async recordCallbackAttempt(
+    workerId: string,
+    callback: ClaimedCallback,
+    outcome: CallbackAttemptOutcome,
+  ): Promise<boolean> {
+    const rows = await this.prepared('record-callback-attempt', CALLBACK_SQL.RECORD_CALLBACK_ATTEMPT, [
+      callback.jobId,
+      callback.attempt,
+      workerId,
+      outcome.state,
+      outcome.state === 'retry' ? Math.max(0, Math.round(outcome.retryInMs)) : 0,
+      outcome.status,
+      outcome.state === 'delivered' ? null : outcome.error,
+    ]);
+    return rows.length === 1;
   }
 
   /** Stops every worker claiming jobs of `jobType` from its next claim on (idempotent). */
@@ -489,6 +560,19 @@ export class JobRepository {
   /** Other statements go straight to the pg pool too: plain rows, no ORM work per call. */
   private async query(sql: string, params: unknown[]): Promise<RawRow[]> {
     return this.guard(async () => (await this.pool.query<RawRow>(sql, params)).rows);
+  }
+
+  /** Jobs, each with its callback delivery (or none) as `callbackDelivery`. */
+  private jobsWithDeliveries(): SelectQueryBuilder<JobEntity> {
+    return this.dataSource
+      .getRepository(JobEntity)
+      .createQueryBuilder('job')
+      .leftJoinAndMapOne(
+        'job.callbackDelivery',
+        CallbackDeliveryEntity,
+        'delivery',
+        'delivery.job_id = job.job_id',
+      );
   }
 
   /** Maps a raw `jobs` row by the entity's own column metadata, so the two can never disagree. */

@@ -225,13 +225,14 @@ export const CANCEL_MATCHING = cancelJobs(`
   FOR UPDATE SKIP LOCKED`);
 
 /**
- * A new job repeating failed or cancelled job $1: same type, payload, priority, max_attempts and
- * timeout_ms, due now, linked by retry_of. No row when job $1 is in another state (or does not exist).
+ * A new job repeating failed or cancelled job $1: same type, payload, priority, max_attempts, timeout_ms
+ * and callback_url, due now, linked by retry_of. No row when job $1 is in another state (or does not exist).
  */
 export const RETRY_AS_NEW_JOB = `
 WITH inserted AS (
-  INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms, retry_of)
-  SELECT job_id_v7(), job_type, payload, priority, now(), now(), max_attempts, timeout_ms, job_id
+  INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms, retry_of,
+                    callback_url)
+  SELECT job_id_v7(), job_type, payload, priority, now(), now(), max_attempts, timeout_ms, job_id, callback_url
   FROM jobs
   WHERE job_id = $1 AND state IN ('failed', 'cancelled')
   RETURNING *
@@ -342,15 +343,16 @@ export const INSERT_JOBS = `
 WITH input AS (
   SELECT job_id_v7() AS job_id, n.*
   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (job_type text, payload jsonb, priority integer,
-       run_at timestamptz, max_attempts integer, timeout_ms integer, idempotency_key text, request_hash text))
+       run_at timestamptz, max_attempts integer, timeout_ms integer, idempotency_key text, request_hash text,
+       callback_url text))
        WITH ORDINALITY AS n(job_type, payload, priority, run_at, max_attempts, timeout_ms, idempotency_key,
-                            request_hash, ord)
+                            request_hash, callback_url, ord)
 ),
 inserted AS (
   INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms,
-                    idempotency_key, request_hash)
+                    idempotency_key, request_hash, callback_url)
   SELECT job_id, job_type, payload, priority, coalesce(run_at, now()), coalesce(run_at, now()),
-         max_attempts, timeout_ms, idempotency_key, request_hash
+         max_attempts, timeout_ms, idempotency_key, request_hash, callback_url
   FROM input
   ORDER BY ord
   ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -364,9 +366,10 @@ JOIN input USING (job_id),
      )) AS wake`;
 
 /**
- * Job $1 with its attempt records, oldest first, in one statement: both come from one snapshot. Read in
- * two statements, an attempt closed or opened in between shows up twice, or beyond the job's `attempts`.
- * Timestamps travel as text in the server's own format, so they are parsed exactly as the job's columns are.
+ * Job $1 with its attempt records, oldest first, and its callback delivery (NULL when it has none), in one
+ * statement: all come from one snapshot. Read in two statements, an attempt closed or opened in between
+ * shows up twice, or beyond the job's `attempts`. Timestamps travel as text in the server's own format, so
+ * they are parsed exactly as the job's columns are.
  */
 export const FIND_JOB_WITH_ATTEMPTS = `
 SELECT j.*,
@@ -376,7 +379,10 @@ SELECT j.*,
                                                    'outcome', a.outcome, 'error', a.error)
                                  ORDER BY a.attempt)
                  FROM job_attempts a
-                 WHERE a.job_id = j.job_id), '[]') AS attempt_records
+                 WHERE a.job_id = j.job_id), '[]') AS attempt_records,
+       (SELECT json_build_object('url', d.url, 'state', d.state, 'attempts', d.attempts)
+        FROM callback_deliveries d
+        WHERE d.job_id = j.job_id) AS callback_delivery
 FROM jobs j
 WHERE j.job_id = $1`;
 
@@ -431,7 +437,9 @@ DELETE FROM job_finishes WHERE finished_second < now() - $1 * interval '1 millis
  * One batch of retention: looks at the next $6 jobs after id $1 in primary-key order, among those
  * created more than $2 ms ago (job ids are UUIDv7: their first 48 bits are the creation time in ms), and
  * deletes the ones that are completed, failed or cancelled with finished_at older than $3, $4 or $5 ms
- * respectively (0: kept forever). Their attempt records go with them (ON DELETE CASCADE). No index on
+ * respectively (0: kept forever). Their attempt records and callback deliveries go with them (ON DELETE
+ * CASCADE); a job whose callback is still pending is kept (the database refuses its delete) until the
+ * delivery settles, and a later lap of the walk deletes it. No index on
  * finished_at is needed (one would make every completion a non-HOT update): a job finishes after it is
  * created, so none created after the horizon can qualify. Terminal rows never change and nothing else
  * locks them, so the delete waits on nobody. Returns the last id looked at (the walk's next start), how
@@ -453,6 +461,7 @@ expired AS (
        LATERAL (SELECT CASE state WHEN 'completed' THEN $3::bigint WHEN 'failed' THEN $4::bigint
                                   WHEN 'cancelled' THEN $5::bigint END AS kept_ms) AS retention
   WHERE retention.kept_ms > 0 AND finished_at < now() - retention.kept_ms * interval '1 millisecond'
+    AND NOT EXISTS (SELECT 1 FROM callback_deliveries d WHERE d.job_id = scanned.job_id AND d.state = 'pending')
 ),
 deleted AS (
   DELETE FROM jobs j USING expired WHERE j.job_id = expired.job_id RETURNING j.state

@@ -268,6 +268,35 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ RETENTION_SWEEP_INTERVAL_MS: '0' })).toThrow(/RETENTION_SWEEP_INTERVAL_MS/);
   });
 
+  it('reads the completion-callback settings, with documented defaults, and refuses a cap below the base', () => {
+    expect(loadConfig({})).toMatchObject({
+      callbackTimeoutMs: 10_000,
+      callbackMaxAttempts: 15,
+      callbackRetryBaseMs: 1_000,
+      callbackRetryMaxMs: 600_000,
+    });
+    expect(
+      loadConfig({
+        CALLBACK_TIMEOUT_MS: '2500',
+        CALLBACK_MAX_ATTEMPTS: '4',
+        CALLBACK_RETRY_BASE_MS: '50',
+        CALLBACK_RETRY_MAX_MS: '800',
+      }),
+    ).toMatchObject({
+      callbackTimeoutMs: 2_500,
+      callbackMaxAttempts: 4,
+      callbackRetryBaseMs: 50,
+      callbackRetryMaxMs: 800,
+    });
+    expect(() => loadConfig({ CALLBACK_TIMEOUT_MS: '0' })).toThrow(
+      /CALLBACK_TIMEOUT_MS must be a whole number/,
+    );
+    expect(() => loadConfig({ CALLBACK_MAX_ATTEMPTS: 'many' })).toThrow(/CALLBACK_MAX_ATTEMPTS/);
+    expect(() => loadConfig({ CALLBACK_RETRY_BASE_MS: '1000', CALLBACK_RETRY_MAX_MS: '10' })).toThrow(
+      /CALLBACK_RETRY_MAX_MS must be >= CALLBACK_RETRY_BASE_MS/,
+    );
+  });
+
   it('maps roles to what they run', () => {
     expect([runsApi('api'), runsWorker('api')]).toEqual([true, false]);
     expect([runsApi('worker'), runsWorker('worker')]).toEqual([false, true]);

@@ -19,6 +19,19 @@ export class AttemptResponse {
   @ApiProperty({ type: JobErrorResponse, nullable: true }) error!: JobErrorResponse | null;
 }
 
+export class JobCallbackResponse {
+  @ApiProperty({ example: 'https://hooks.example.com/jobs/finished' }) url!: string;
+  @ApiProperty({
+    enum: ['waiting', 'pending', 'delivered', 'failed'],
+    example: 'delivered',
+    description:
+      'waiting: the job has not finished; pending: to be delivered (or being retried); delivered: a 2xx ' +
+      'answer came; failed: given up after CALLBACK_MAX_ATTEMPTS attempts',
+  })
+  state!: string;
+  @ApiProperty({ description: 'Delivery attempts started so far', example: 1 }) attempts!: number;
+}
+
 export class JobResponse {
   @ApiProperty({ format: 'uuid', example: '019ac9a2-5b3e-7c41-9d6a-2f0e4b8c1d23' }) job_id!: string;
   @ApiProperty({ example: 'echo' }) job_type!: string;
@@ -67,6 +80,12 @@ export class JobResponse {
     description: 'The failed or cancelled job this one retries (POST /jobs/{job_id}/retry)',
   })
   retry_of!: string | null;
+  @ApiProperty({
+    type: JobCallbackResponse,
+    nullable: true,
+    description: 'The completion callback (callback_url); null when the job has none',
+  })
+  callback!: JobCallbackResponse | null;
 }
 
 export class JobDetailResponse extends JobResponse {
