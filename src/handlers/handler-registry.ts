@@ -67,6 +67,8 @@ export class HandlerRegistry implements OnModuleInit {
       return [{ field: 'job_type', message: `unknown job type "${jobType}"; known types: ${known}` }];
     }
     if (!registered.options.payload) return [];
-    return (await validateDto(registered.options.payload, payload, 'payload')).problems;
+    const { value, problems } = await validateDto(registered.options.payload, payload, 'payload');
+    if (problems.length > 0 || !registered.handler.checkPayload) return problems;
+    return registered.handler.checkPayload(value);
   }
 }
