@@ -72,6 +72,8 @@ export interface AppConfig {
   httpTargetFollowRedirects: boolean;
   /** How much of a response body is read; the rest is never received. */
   httpTargetMaxResponseBytes: number;
+  /** Paths or package names of handler modules, loaded at boot (HANDLER_MODULES). */
+  handlerModules: string[];
 }
 
 export class ConfigError extends Error {
@@ -135,6 +137,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     httpTargetSigningSecret: reader.secret('HTTP_TARGET_SIGNING_SECRET', MIN_SIGNING_SECRET_LENGTH),
     httpTargetFollowRedirects: reader.boolean('HTTP_TARGET_FOLLOW_REDIRECTS', false),
     httpTargetMaxResponseBytes: reader.integer('HTTP_TARGET_MAX_RESPONSE_BYTES', 65_536, 1, 10_485_760),
+    handlerModules: reader.list('HANDLER_MODULES'),
   };
   // An api that answers everyone is never what a production deployment meant by leaving API_KEYS out.
   if (production && runsApi(config.role) && config.apiKeys.length === 0 && !config.authDisabled) {

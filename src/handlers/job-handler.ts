@@ -1,24 +1,8 @@
 import { SetMetadata, type Type } from '@nestjs/common';
 import type { FieldProblem } from '../common/dto-validation';
+import type { JobContext } from './handler-definition';
 
-/** What a handler gets besides its payload. */
-export interface JobContext {
-  jobId: string;
-  /** The attempt number, 1 for the first run; together with jobId it identifies this execution. */
-  attempt: number;
-  /**
-   * Fires when the attempt must stop: its timeout passed, the worker lost its lease, or the worker is
-   * shutting down. A handler that ignores it may run on, but nothing it returns is recorded.
-   */
-  signal: AbortSignal;
-  logger: JobLogger;
-}
-
-export interface JobLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export type { JobContext, JobLogger } from './handler-definition';
 
 /**
  * A job handler: a NestJS provider decorated with @JobHandler. `run` returns a JSON-serialisable result
