@@ -81,8 +81,12 @@ async function importDefinitions(specifier: string): Promise<unknown[]> {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new HandlerModuleError(specifier, `cannot be loaded: ${reason}`);
   }
+  // `default` of a CommonJS module is its module.exports, which holds `default` again when it was
+  // compiled from TypeScript's `export default [...]`.
   const nested = exported.default as Record<string, unknown> | undefined;
-  const definitions = [exported.default, exported.handlers, nested?.handlers].find(Array.isArray);
+  const definitions = [exported.default, exported.handlers, nested?.default, nested?.handlers].find(
+    Array.isArray,
+  );
   if (!definitions) {
     throw new HandlerModuleError(
       specifier,

@@ -37,7 +37,11 @@ describe('handler modules (HANDLER_MODULES)', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     // Two ways of naming a module: a path relative to the working directory, and an absolute one.
-    const modules = [`./${relative(process.cwd(), EXAMPLES)}`, join(FIXTURES, 'esm-handlers.mjs')].join(',');
+    const modules = [
+      `./${relative(process.cwd(), EXAMPLES)}`,
+      join(FIXTURES, 'esm-handlers.mjs'),
+      join(FIXTURES, 'compiled-typescript.js'),
+    ].join(',');
     [api, worker] = await Promise.all([
       spawnService({ APP_ROLE: 'api', DATABASE_URL: db.url, HANDLER_MODULES: modules }),
       spawnService({
@@ -71,6 +75,8 @@ describe('handler modules (HANDLER_MODULES)', () => {
         ],
       },
     });
+    const doubled = await finished(await create('ts.double', { n: 21 }));
+    expect(doubled.result).toEqual({ doubled: 42 });
     const checksum = await finished(
       await create('checksum.sha256', { data: 'aGVsbG8=', encoding: 'base64' }),
     );
