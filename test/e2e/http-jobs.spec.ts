@@ -308,6 +308,12 @@ describe('http jobs run by a real worker process against real local servers', ()
       'payload.headers["X-A"]',
     );
     await expectInvalid(db, post({ url: target.url, headers: { 'X-A': 5 } }), 'payload.headers["X-A"]');
+    await expectInvalid(db, post({ url: target.url, headers: { 'X-A': '😀' } }), 'payload.headers["X-A"]');
+    await expectInvalid(
+      db,
+      post({ url: target.url, headers: { 'Bad Name': 'x' } }),
+      'payload.headers["Bad Name"]',
+    );
     await expectInvalid(db, post({ url: target.url, extra: true }), 'payload.extra');
     expect(target.received).toHaveLength(0);
     expect(loopback.received).toHaveLength(0);

@@ -14,8 +14,8 @@ type HttpMethod = (typeof HTTP_METHODS)[number];
 const MAX_HEADERS = 50;
 const MAX_HEADER_VALUE_LENGTH = 8_192;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$/;
-// eslint-disable-next-line no-control-regex -- control characters are what a header value may not hold
-const HEADER_VALUE = /^[^\u0000-\u0008\u000a-\u001f\u007f]*$/;
+/** What HTTP (and undici) accepts in a value: tab, visible ASCII and Latin-1; no control character. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Set by the service on every request, or by HTTP itself: a job cannot choose them. */
 const RESERVED_HEADERS = new Set([
   'job-id',
@@ -108,7 +108,7 @@ export class HttpHandler implements JobHandler<HttpPayload, HttpResult> {
       ) {
         problems.push({
           field,
-          message: `must be a string of at most ${MAX_HEADER_VALUE_LENGTH} characters without line breaks`,
+          message: `must be a string of at most ${MAX_HEADER_VALUE_LENGTH} Latin-1 characters without line breaks`,
         });
       }
     }
@@ -175,8 +175,12 @@ export class HttpHandler implements JobHandler<HttpPayload, HttpResult> {
 
 /** Method, origin and path: a query string may carry a token, which has no place in errors and logs. */
 function describeUrl(method: string, url: string): string {
-  const parsed = new URL(url);
-  return `${method} ${parsed.origin}${parsed.pathname}`;
+  try {
+    const parsed = new URL(url);
+    return `${method} ${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return `${method} (an invalid URL)`;
+  }
 }
 
 /** Cookies a target sets are not the job's to keep. */
