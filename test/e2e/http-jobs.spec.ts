@@ -353,3 +353,59 @@ describe('http jobs with an empty HTTP_TARGET_ALLOW', () => {
     }
   });
 });
+
+describe('a worker shutting down while an http request is in flight', () => {
+  let db: TestDatabase;
+  let target: HttpTarget;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // Never answers: only the worker's shutdown can end the request.
+    target = await startHttpTarget(() => undefined, '127.0.0.3');
+  });
+  afterAll(async () => {
+    await target.close();
+    await db.drop();
+  });
+
+  it('aborts it after SHUTDOWN_GRACE_MS, releases the attempt and exits 0', async () => {
+    const worker = await spawnService({
+      APP_ROLE: 'all',
+      DATABASE_URL: db.url,
+      HTTP_TARGET_ALLOW: '127.0.0.3',
+      SHUTDOWN_GRACE_MS: '1000',
+      WORKER_POLL_INTERVAL_MS: '50',
+    });
+    try {
+      await waitForHttp(worker, '/health/ready');
+      const created = await request(worker.baseUrl)
+        .post('/jobs')
+        .send({ job_type: 'http', payload: { url: target.url } })
+        .expect(201);
+      await eventually(async () => (target.received.length > 0 ? true : undefined), 10_000);
+      const stoppedAt = Date.now();
+      worker.kill('SIGTERM');
+      const exit = await Promise.race([
+        worker.exited,
+        new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000)),
+      ]);
+      expect({
+        exit,
+        output: exit === 'still running' || (exit as Json).code !== 0 ? worker.output() : '',
+      }).toEqual({
+        exit: { code: 0, signal: null },
+        output: '',
+      });
+      // Released within the grace period (plus the close), not left for the lease to expire.
+      expect(Date.now() - stoppedAt).toBeLessThan(1_000 + 4_000);
+      const { rows } = await db.pool.query(
+        `SELECT outcome FROM job_attempts WHERE job_id = $1 ORDER BY attempt`,
+        [created.body.job_id],
+      );
+      expect(rows.map((row) => row.outcome)).toEqual(['interrupted']);
+    } finally {
+      worker.kill('SIGKILL');
+      await worker.exited;
+    }
+  });
+});
