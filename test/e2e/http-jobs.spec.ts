@@ -262,6 +262,17 @@ describe('http jobs run by a real worker process against real local servers', ()
     expect(job.attempt_history.map((attempt: Json) => attempt.outcome)).toEqual(['timed_out', 'timed_out']);
   });
 
+  it('a cancel aborts the request in flight: the target sees the connection close', async () => {
+    let closed = false;
+    target.respond((_request, response) => response.on('close', () => (closed = true)));
+    const jobId = await create({ url: `${target.url}/forever` }, { timeout_ms: 60_000 });
+    await eventually(async () => (target.received.length > 0 ? true : undefined), 10_000);
+    await request(service.baseUrl).post(`/jobs/${jobId}/cancel`).expect(200);
+    const job = await finished(jobId, 10_000);
+    expect(job).toMatchObject({ state: 'cancelled', error: { code: 'cancelled' } });
+    await eventually(async () => (closed ? true : undefined), 5_000);
+  });
+
   it('a network error fails the attempt and is retried', async () => {
     const closedPort = await freePort();
     const job = await finished(await create({ url: `http://127.0.0.3:${closedPort}/` }, { max_attempts: 2 }));
