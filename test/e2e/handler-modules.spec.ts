@@ -151,6 +151,12 @@ describe('a handler module that cannot be used stops the boot', () => {
       /"\.\/no\/such\/module" cannot be loaded: Cannot find module/,
     ],
     ['an unknown package', 'no-such-handler-package', /"no-such-handler-package" cannot be loaded/],
+    // Resolved by package name from the working directory, loaded, and refused for what it exports.
+    [
+      'a package that is no handler module',
+      'ipaddr.js',
+      /"ipaddr\.js" must export an array of handler definitions/,
+    ],
     [
       'a module that throws while loading',
       join(FIXTURES, 'broken.js'),
