@@ -168,6 +168,10 @@ function reportStartFailure(error: unknown, logger: Logger): void {
       { err: error.cause },
       `cannot start: the database (DATABASE_URL) did not answer within DB_CONNECT_RETRY_MS (${error.waitedMs} ms)`,
     );
+  } else if (error instanceof Error && error.name === 'HandlerModuleError') {
+    // A deployment mistake, not a crash: the message names the module and says what is wrong with it.
+    // Known by name: main.ts loads the application's code only once it needs it.
+    logger.fatal(`cannot start: ${error.message}`);
   } else {
     logger.fatal({ err: error }, 'start-up failed');
   }

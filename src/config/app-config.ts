@@ -99,6 +99,8 @@ export interface AppConfig {
   /** Backoff between callback attempts: base * 2^(attempt - 1), capped at the max. */
   callbackRetryBaseMs: number;
   callbackRetryMaxMs: number;
+  /** Paths or package names of handler modules, loaded at boot (HANDLER_MODULES). */
+  handlerModules: string[];
 }
 
 export class ConfigError extends Error {
@@ -183,6 +185,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     callbackMaxAttempts: reader.integer('CALLBACK_MAX_ATTEMPTS', 15, 1, 1_000),
     callbackRetryBaseMs,
     callbackRetryMaxMs,
+    handlerModules: reader.list('HANDLER_MODULES'),
   };
   // An api that answers everyone is never what a production deployment meant by leaving API_KEYS out.
   if (production && runsApi(config.role) && config.apiKeys.length === 0 && !config.authDisabled) {

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { request, type Agent } from 'undici';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -43,7 +43,7 @@ const ORIGIN_BOUND_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
  * HTTP_TARGET_MAX_RESPONSE_BYTES.
  */
 @Injectable()
-export class OutboundHttpClient implements OnModuleDestroy {
+export class OutboundHttpClient implements OnApplicationShutdown {
   private readonly allowlist: TargetAllowlist;
   private agent: Agent | undefined;
 
@@ -110,8 +110,13 @@ export class OutboundHttpClient implements OnModuleDestroy {
     }
   }
 
-  async onModuleDestroy(): Promise<void> {
-    await this.agent?.close();
+  /**
+   * Only after the worker's drain (beforeApplicationShutdown): by then every attempt has finished or been
+   * aborted and released, so whatever is still open belongs to nobody. Closing earlier, in
+   * onModuleDestroy, would wait for requests the drain has not aborted yet, past the exit deadline.
+   */
+  async onApplicationShutdown(): Promise<void> {
+    await this.agent?.destroy();
   }
 
   /** Created on first use: a process that never calls out opens nothing. */

@@ -13,6 +13,8 @@ import {
   JobCancelledError,
   LeaseLostError,
   WorkerShutdownError,
+  isPermanentFailure,
+  requestedRetryDelayMs,
   toJobError,
 } from './attempt-errors';
 import { AttemptRecorder } from './attempt-recorder.service';
@@ -179,9 +181,16 @@ export class JobRunner {
       const error = reason instanceof AttemptTimeoutError ? reason : new AttemptTimeoutError(job.timeoutMs);
       return this.recordFailure(attempt, AttemptOutcome.TimedOut, toJobError(error), false, log);
     }
-    const permanent = execution.error instanceof PermanentJobError;
+    const permanent = isPermanentFailure(execution.error);
     if (!permanent) log().warn({ err: execution.error }, 'attempt failed');
-    return this.recordFailure(attempt, AttemptOutcome.Failed, toJobError(execution.error), permanent, log);
+    return this.recordFailure(
+      attempt,
+      AttemptOutcome.Failed,
+      toJobError(execution.error),
+      permanent,
+      log,
+      requestedRetryDelayMs(execution.error),
+    );
   }
 
   private async recordFailure(
@@ -190,6 +199,7 @@ export class JobRunner {
     error: ReturnType<typeof toJobError>,
     permanent: boolean,
     log: () => Logger,
+    requestedDelayMs?: number,
   ): Promise<AttemptOutcome> {
     const { job } = attempt;
     const failures = job.failedAttempts + 1;
@@ -199,7 +209,11 @@ export class JobRunner {
       log().info({ error }, 'job failed');
       return outcome;
     }
-    const delayMs = retryDelayMs(failures, this.config.retryBaseMs, this.config.retryMaxMs);
+    // A delay the handler asked for (a server's Retry-After) replaces the backoff, within the same cap.
+    const delayMs =
+      requestedDelayMs === undefined
+        ? retryDelayMs(failures, this.config.retryBaseMs, this.config.retryMaxMs)
+        : Math.min(requestedDelayMs, this.config.retryMaxMs);
     if (!(await this.recorder.scheduleRetry(attempt, outcome, error, delayMs))) return AttemptOutcome.Lost;
     log().info({ error, retry_in_ms: delayMs }, 'attempt failed; retry scheduled');
     return outcome;

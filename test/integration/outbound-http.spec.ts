@@ -45,7 +45,7 @@ describe('OutboundHttpClient against real local servers', () => {
     use(await startHttpTarget(...args), targets);
 
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((one) => one.onModuleDestroy()));
+    await Promise.all(clients.splice(0).map((one) => one.onApplicationShutdown()));
     await Promise.all(targets.splice(0).map((one) => one.close()));
   });
 
