@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { ThrottlerModule } from '@nestjs/throttler';
+import { AuthModule } from './auth/auth.module';
 import { ApiKeyGuard } from './common/api-key.guard';
 import { RateLimitGuard } from './common/rate-limit.guard';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
@@ -28,7 +29,7 @@ export class AppModule {
         ScheduleModule.forRoot(),
         MetricsModule,
         HealthModule.forRole(worker),
-        ...(api ? [JobsModule, StatsModule] : []),
+        ...(api ? [JobsModule, StatsModule, AuthModule] : []),
         ...(worker ? [WorkerModule] : []),
         ...(rateLimit ? [ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: rateLimit }] })] : []),
       ],
