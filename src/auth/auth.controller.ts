@@ -29,7 +29,10 @@ export class AuthController {
       'API_KEYS every request is let in: then scope is admin and key_required false. Never echoes the key.',
   })
   @ApiOkResponse({ type: WhoamiResponse })
-  @ApiUnauthorizedResponse({ type: ProblemResponse, description: 'API_KEYS is set and no valid key was sent' })
+  @ApiUnauthorizedResponse({
+    type: ProblemResponse,
+    description: 'API_KEYS is set and no valid key was sent',
+  })
   whoami(@Req() request: Request): WhoamiResponse {
     const caller = callerOf(request);
     return caller ? { scope: caller.scope, key_required: true } : { scope: 'admin', key_required: false };

@@ -11,10 +11,7 @@ import {
 import { RequireScope } from '../common/api-key.guard';
 import { ProblemResponse } from '../common/problem.response';
 import { RequestValidationError } from '../jobs/jobs.errors';
-import {
-  FinishesPerMinuteQuery,
-  MAX_FINISHES_MINUTES,
-} from './dto/finishes-per-minute.query';
+import { FinishesPerMinuteQuery, MAX_FINISHES_MINUTES } from './dto/finishes-per-minute.query';
 import { FinishesPerMinuteResponse } from './dto/finishes-per-minute.response';
 import { StatsResponse } from './dto/stats.response';
 import { StatsService } from './stats.service';

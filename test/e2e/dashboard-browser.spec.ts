@@ -73,7 +73,8 @@ describe('operator dashboard in a browser', () => {
   async function newPage(within: BrowserContext): Promise<Page> {
     const opened = await within.newPage();
     opened.on('console', (message) => {
-      if (/Content Security Policy|Trusted Type|Refused to/i.test(message.text())) refusals.push(message.text());
+      if (/Content Security Policy|Trusted Type|Refused to/i.test(message.text()))
+        refusals.push(message.text());
     });
     opened.on('pageerror', (error) => refusals.push(`page error: ${error.message}`));
     opened.on('request', (request) => requested.push(request.url()));
@@ -122,12 +123,15 @@ describe('operator dashboard in a browser', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await page.getByText('key scope: admin').waitFor();
-    const storage = await page.evaluate((item) => ({
-      session: sessionStorage.getItem(item),
-      local: localStorage.length,
-      cookie: document.cookie,
-      url: location.href,
-    }), KEY_ITEM);
+    const storage = await page.evaluate(
+      (item) => ({
+        session: sessionStorage.getItem(item),
+        local: localStorage.length,
+        cookie: document.cookie,
+        url: location.href,
+      }),
+      KEY_ITEM,
+    );
     expect(storage).toEqual({ session: ADMIN, local: 0, cookie: '', url: expect.any(String) });
     expect(storage.url).not.toContain(ADMIN);
 
@@ -165,7 +169,9 @@ describe('operator dashboard in a browser', () => {
 
     await open(page, '/');
     await page.locator('rect.series-completed').first().waitFor();
-    expect(Number(await page.locator('[data-state-count="completed"]').textContent())).toBeGreaterThanOrEqual(1);
+    expect(Number(await page.locator('[data-state-count="completed"]').textContent())).toBeGreaterThanOrEqual(
+      1,
+    );
   });
 
   it('cancels a running sleep job from its page; the worker stops it and it shows cancelled', async () => {

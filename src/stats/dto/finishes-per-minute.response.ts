@@ -1,7 +1,11 @@
 import { ApiProperty } from '@nestjs/swagger';
 
 export class FinishesInMinuteResponse {
-  @ApiProperty({ format: 'date-time', example: '2026-11-28T12:20:00.000Z', description: 'Start of the minute' })
+  @ApiProperty({
+    format: 'date-time',
+    example: '2026-11-28T12:20:00.000Z',
+    description: 'Start of the minute',
+  })
   minute!: string;
   @ApiProperty({ example: 2310 }) completed!: number;
   @ApiProperty({ example: 4 }) failed!: number;
