@@ -6,6 +6,13 @@ import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
 type Job = Record<string, any>;
 
+// The page's own globals, for the functions page.evaluate runs in the browser: the tests compile without
+// the DOM library, and these declarations stay inside this file.
+declare const sessionStorage: { getItem(name: string): string | null };
+declare const localStorage: { length: number };
+declare const document: { cookie: string };
+declare const location: { href: string };
+
 const ADMIN = 'k-admin-dash-7f3a91c2';
 const READ = 'k-read-dash-0b64e5d8';
 /** Where the dashboard keeps the key (ui/src/api.ts). */
@@ -91,10 +98,10 @@ describe('operator dashboard in a browser', () => {
   async function createJob(body: Record<string, unknown>): Promise<Job> {
     const response = await call('POST', '/jobs', body);
     expect(response.status).toBe(201);
-    return response.json();
+    return (await response.json()) as Job;
   }
   async function getJob(jobId: string): Promise<Job> {
-    return (await call('GET', `/jobs/${jobId}`)).json();
+    return (await (await call('GET', `/jobs/${jobId}`)).json()) as Job;
   }
   async function waitForState(jobId: string, state: string): Promise<Job> {
     return eventually(async () => {
@@ -220,7 +227,7 @@ describe('operator dashboard in a browser', () => {
     const created = await call('POST', '/jobs/batch', {
       jobs: [1, 2, 3].map((priority) => ({ job_type: 'noop', priority, run_at: runAt })),
     });
-    const ids: string[] = (await created.json()).items.map((job: Job) => job.job_id);
+    const ids: string[] = ((await created.json()) as Job).items.map((job: Job) => job.job_id);
     await signIn(page, ADMIN);
     await open(page, '/jobs?state=pending&job_type=noop');
     await page.locator('tbody tr[data-job-id]').nth(2).waitFor();
@@ -241,7 +248,7 @@ describe('operator dashboard in a browser', () => {
     const card = page.locator('[data-job-type="echo"]');
     await card.getByRole('button', { name: 'Pause' }).click();
     await card.locator('.badge', { hasText: 'paused' }).waitFor();
-    const types: Job[] = await (await call('GET', '/job-types')).json();
+    const types = (await (await call('GET', '/job-types')).json()) as Job[];
     expect(types.find((type) => type.job_type === 'echo')?.paused).toBe(true);
 
     const waiting = await createJob({ job_type: 'echo', payload: {} });
@@ -261,7 +268,7 @@ describe('operator dashboard in a browser', () => {
     const created = await call('POST', '/jobs/batch', {
       jobs: Array.from({ length: 30 }, (_, n) => ({ job_type: 'echo', payload: { n }, run_at: runAt })),
     });
-    const ids: string[] = (await created.json()).items.map((job: Job) => job.job_id);
+    const ids: string[] = ((await created.json()) as Job).items.map((job: Job) => job.job_id);
     await signIn(page, ADMIN);
     await open(page, '/jobs?job_type=echo');
     await page.locator(`tr[data-job-id="${ids[29]}"]`).waitFor();

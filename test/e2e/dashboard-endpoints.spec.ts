@@ -121,7 +121,7 @@ describe('dashboard: /ui, GET /auth/whoami, GET /stats/finished-per-minute', () 
       await db.reset();
       await db.pool.query('DELETE FROM job_finishes');
     });
-    const read = (query = ''): Promise<request.Response> =>
+    const read = (query = ''): request.Test =>
       http().get(`/stats/finished-per-minute${query}`).set('Authorization', `Bearer ${READ}`);
 
     it('counts the jobs finished in each minute of the last hour, over every shard, zero-filled', async () => {

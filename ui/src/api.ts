@@ -115,7 +115,12 @@ export function whenUnauthorized(handler: () => void): void {
   onUnauthorized = handler;
 }
 
-async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown, key = session.key()): Promise<T> {
+async function call<T>(
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  key = session.key(),
+): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (key) headers.Authorization = `Bearer ${key}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';

@@ -79,9 +79,14 @@ function App() {
 function Shell({ session: current, onSignOut }: { session: Session; onSignOut: () => void }) {
   const route = useRoute();
   const jobMatch = /^\/jobs\/([^/]+)$/.exec(route.path);
-  const section = jobMatch || route.path === '/jobs' ? 'jobs' : route.path === '/job-types' ? 'types' : 'overview';
+  const section =
+    jobMatch || route.path === '/jobs' ? 'jobs' : route.path === '/job-types' ? 'types' : 'overview';
   const link = (name: string, target: string, label: string) => (
-    <a href={href(target)} class={section === name ? 'active' : undefined} aria-current={section === name ? 'page' : undefined}>
+    <a
+      href={href(target)}
+      class={section === name ? 'active' : undefined}
+      aria-current={section === name ? 'page' : undefined}
+    >
       {label}
     </a>
   );

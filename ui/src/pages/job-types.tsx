@@ -77,8 +77,9 @@ export function JobTypesPage() {
                 <p>{type.description}</p>
                 {counts ? (
                   <p class="muted">
-                    {count(counts.pending)} pending · {count(counts.running)} running · {count(counts.completed)}{' '}
-                    completed · {count(counts.failed)} failed · {count(counts.cancelled)} cancelled
+                    {count(counts.pending)} pending · {count(counts.running)} running ·{' '}
+                    {count(counts.completed)} completed · {count(counts.failed)} failed ·{' '}
+                    {count(counts.cancelled)} cancelled
                   </p>
                 ) : null}
                 <details>

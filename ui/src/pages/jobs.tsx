@@ -81,8 +81,9 @@ export function JobsPage({ route }: { route: Route }) {
       body: (
         <>
           <p>
-            Cancels every <strong>{described}</strong>: <strong data-testid="bulk-count">{count(matching)}</strong>{' '}
-            right now. Running attempts are stopped by their workers.
+            Cancels every <strong>{described}</strong>:{' '}
+            <strong data-testid="bulk-count">{count(matching)}</strong> right now. Running attempts are
+            stopped by their workers.
           </p>
           <p class="muted">Matching jobs created before you confirm are cancelled too.</p>
         </>
@@ -112,7 +113,10 @@ export function JobsPage({ route }: { route: Route }) {
             name="state"
             value={filter.state ?? ''}
             onChange={(event) =>
-              setFilter({ ...filter, state: (event.currentTarget.value || undefined) as JobState | undefined })
+              setFilter({
+                ...filter,
+                state: (event.currentTarget.value || undefined) as JobState | undefined,
+              })
             }
           >
             <option value="">any</option>

@@ -39,8 +39,8 @@ export function OverviewPage() {
               <span class="card-label">finished, last minute</span>
               <span class="card-value">{count(data.finished_last_minute.completed)}</span>
               <span class="card-note">
-                {count(data.finished_last_minute.failed)} failed · {count(data.finished_last_minute.cancelled)}{' '}
-                cancelled
+                {count(data.finished_last_minute.failed)} failed ·{' '}
+                {count(data.finished_last_minute.cancelled)} cancelled
               </span>
             </div>
           </div>
