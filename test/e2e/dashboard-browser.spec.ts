@@ -80,7 +80,7 @@ describe('operator dashboard in a browser', () => {
   async function newPage(within: BrowserContext): Promise<Page> {
     const opened = await within.newPage();
     opened.on('console', (message) => {
-      if (/Content Security Policy|Trusted Type|Refused to/i.test(message.text()))
+      if (/Content Security Policy|requires 'Trusted|Refused to/i.test(message.text()))
         refusals.push(message.text());
     });
     opened.on('pageerror', (error) => refusals.push(`page error: ${error.message}`));

@@ -16,7 +16,12 @@ const PAGE_SIZE = 25;
  * Cursors of the pages before the current one, newest first, for "Newer": the API pages forward only
  * (keyset), so the way back is remembered here. Lost on reload; "Newest" always works.
  */
-const newerPages: string[] = [];
+const newer = { filterKey: '', cursors: [] as string[] };
+const newerPagesOf = (filterKey: string): string[] => {
+  if (newer.filterKey !== filterKey) newer.cursors = [];
+  newer.filterKey = filterKey;
+  return newer.cursors;
+};
 
 /** Which unfinished jobs a bulk cancel by this filter hits; null when the API would refuse it. */
 function bulkCancelFilter(filter: JobFilter): { job_type?: string; state?: 'pending' | 'running' } | null {
@@ -48,6 +53,7 @@ export function JobsPage({ route }: { route: Route }) {
     job_type: route.params.get('job_type') || undefined,
   };
   const cursor = route.params.get('cursor') || undefined;
+  const newerPages = newerPagesOf(JSON.stringify([filter.state, filter.job_type]));
   const page = usePolling<JobPage>(
     () => api.jobs(filter, cursor, PAGE_SIZE),
     JSON.stringify([filter.state, filter.job_type, cursor]),
@@ -81,7 +87,7 @@ export function JobsPage({ route }: { route: Route }) {
       body: (
         <>
           <p>
-            Cancels every <strong>{described}</strong>:{' '}
+            Cancels all <strong>{described}</strong>:{' '}
             <strong data-testid="bulk-count">{count(matching)}</strong> right now. Running attempts are
             stopped by their workers.
           </p>
