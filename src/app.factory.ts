@@ -10,6 +10,7 @@ import { DASHBOARD_PATH, loadDashboardFiles, serveDashboard } from './dashboard/
 import { createValidationPipe } from './common/validation';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
 import { PinoNestLogger, type Logger } from './logging/logger';
+import { REQUEST_ID_HEADER, requestLogging } from './logging/request-logging';
 import { ClaimLoopService } from './worker/claim-loop.service';
 import { EventLoopWatchdog } from './worker/event-loop-watchdog.service';
 import { RescuerService } from './worker/rescuer.service';
@@ -25,13 +26,15 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
     abortOnError: false,
   });
   app.disable('x-powered-by');
-  // First, so that every answer carries the headers, including the problems the body parser sends.
+  // First, so that every answer carries the request id and the headers, including the problems the body
+  // parser sends.
+  app.use(requestLogging(logger));
   app.use(helmet());
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins,
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
-      exposedHeaders: ['Location', 'Retry-After', 'Idempotent-Replayed'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', REQUEST_ID_HEADER],
+      exposedHeaders: ['Location', 'Retry-After', 'Idempotent-Replayed', REQUEST_ID_HEADER],
       maxAge: 600,
     });
   }

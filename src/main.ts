@@ -39,7 +39,11 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel, { role: config.role });
+  const logger = createLogger(
+    config.logLevel,
+    { role: config.role },
+    { format: config.logFormat, production: config.production },
+  );
   if (config.authDisabled && runsApi(config.role)) {
     logger.warn('AUTH_DISABLED=true: the API serves every request without an API key');
   }

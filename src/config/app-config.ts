@@ -20,14 +20,27 @@ const MAX_RETENTION_MS = 3_650 * DAY_MS;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** The validated configuration of one process. Built once at boot by `loadConfig`; nothing else reads the environment. */
 export interface AppConfig {
   production: boolean;
   /** Undefined outside production means: start the embedded PostgreSQL. */
   databaseUrl: string | undefined;
+  /**
+   * A direct connection for LISTEN, when DATABASE_URL goes through a transaction pooler (where LISTEN
+   * cannot work). Undefined: LISTEN on DATABASE_URL if it reaches PostgreSQL directly, else poll.
+   */
+  databaseListenUrl: string | undefined;
   role: AppRole;
   port: number;
   dbPoolSize: number;
+  /**
+   * Run the hot-path statements as named prepared statements (parsed once per connection). Off for a
+   * transaction pooler that does not keep them per client (PgBouncer before 1.21).
+   */
+  dbPreparedStatements: boolean;
   /** Server-side statement_timeout of every pool connection; the client gives up a little later. */
   dbStatementTimeoutMs: number;
   /** How long start-up keeps retrying a database that does not answer (0: fail at once). */
@@ -61,6 +74,8 @@ export interface AppConfig {
   /** How often a worker looks for jobs past retention (one worker at a time across the fleet). */
   retentionSweepIntervalMs: number;
   logLevel: LogLevel;
+  /** auto: human-readable on a terminal outside production, JSON otherwise. */
+  logFormat: LogFormat;
   embeddedDataDir: string;
 }
 
@@ -84,6 +99,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
       'DATABASE_URL is required when NODE_ENV=production (the embedded database is for development only)',
     );
   }
+  const databaseListenUrl = reader.databaseUrl('DATABASE_LISTEN_URL');
+  if (databaseListenUrl !== undefined && databaseUrl === undefined) {
+    problems.push(
+      'DATABASE_LISTEN_URL needs DATABASE_URL: it is the direct connection beside a pooled DATABASE_URL',
+    );
+  }
   const leaseMs = reader.integer('LEASE_MS', 30_000, 1_000, 3_600_000);
   const retryBaseMs = reader.integer('RETRY_BASE_MS', 1_000, 1, 86_400_000);
   const retryMaxMs = reader.integer('RETRY_MAX_MS', 3_600_000, 1, 604_800_000);
@@ -93,9 +114,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const config: AppConfig = {
     production,
     databaseUrl,
+    databaseListenUrl,
     role: reader.oneOf('APP_ROLE', APP_ROLES, 'all'),
     port: reader.integer('PORT', 3000, 0, 65_535),
     dbPoolSize: reader.integer('DB_POOL_SIZE', 10, 2, 1_000),
+    dbPreparedStatements: reader.boolean('DB_PREPARED_STATEMENTS', true),
     dbStatementTimeoutMs: reader.integer('DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
     dbConnectRetryMs: reader.integer('DB_CONNECT_RETRY_MS', 60_000, 0, 3_600_000),
     migrateOnStart: reader.boolean('MIGRATE_ON_START', !production),
@@ -120,6 +143,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     retentionCancelledMs: reader.integer('RETENTION_CANCELLED_MS', 7 * DAY_MS, 0, MAX_RETENTION_MS),
     retentionSweepIntervalMs: reader.integer('RETENTION_SWEEP_INTERVAL_MS', 60_000, 100, 86_400_000),
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    logFormat: reader.oneOf('LOG_FORMAT', LOG_FORMATS, 'auto'),
     embeddedDataDir: env.EMBEDDED_PG_DIR?.trim() || '.data/postgres',
   };
   // An api that answers everyone is never what a production deployment meant by leaving API_KEYS out.

@@ -4,10 +4,13 @@ import { Client } from 'pg';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { LOGGER, type Logger } from '../logging/logger';
-import { standaloneConnectionOptions } from './connection';
+import { reachesServerDirectly, standaloneConnectionOptions } from './connection';
 import { CANCEL_REQUESTED_CHANNEL, JOBS_DUE_CHANNEL, JOBS_FINISHED_CHANNEL } from './job.sql';
+import { JOBS_DATABASE, JobsDatabase } from './jobs-database';
 
 const RECONNECT_DELAY_MS = 1_000;
+/** Without LISTEN, how often the finished-jobs subscribers (long polls) are told to look again. */
+export const LOOK_AGAIN_WITHOUT_LISTEN_MS = 1_000;
 /** How long closing waits for the server to take its leave before the socket is dropped. */
 const CLOSE_TIMEOUT_MS = 500;
 
@@ -23,6 +26,12 @@ export type JobsFinishedSubscriber = (jobIds: string[] | undefined) => void;
  * once), cancel requests (the worker holding the job stops it), and finished jobs (the API's long poll).
  * It reconnects by itself; after each (re)connect it calls every subscriber once as if told of
  * everything, since notifications sent while it was away are lost. Polls stay as the safety net.
+ *
+ * LISTEN lives in a server session, so it needs a connection that keeps one: DATABASE_LISTEN_URL when
+ * set, else DATABASE_URL when it reaches the server directly. Through a transaction pooler, LISTEN runs
+ * in whichever session serves that one statement; the notifications then go to whatever client holds that
+ * session later, never to us. So there is no LISTEN through a pooler: workers poll, long polls are told
+ * to look again every LOOK_AGAIN_WITHOUT_LISTEN_MS, and a cancel reaches its worker with the next heartbeat.
  */
 @Injectable()
 export class DatabaseNotifications implements OnApplicationShutdown {
@@ -36,11 +45,20 @@ export class DatabaseNotifications implements OnApplicationShutdown {
   private client: Client | undefined;
   private running: Promise<void> | undefined;
   private readonly stopping = new AbortController();
+  private lookAgainTimer: NodeJS.Timeout | undefined;
+  private warnedNotDirect = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(JOBS_DATABASE) private readonly database: JobsDatabase,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
+
+  /** Where LISTEN goes; undefined when nowhere (DATABASE_URL goes through a pooler and no other URL was given). */
+  private listenUrl(): string | undefined {
+    if (this.config.databaseListenUrl) return this.config.databaseListenUrl;
+    return this.database.route.pooled ? undefined : this.config.databaseUrl;
+  }
 
   onJobsDue(subscriber: JobsDueSubscriber): void {
     this.jobsDue.add(subscriber);
@@ -60,15 +78,45 @@ export class DatabaseNotifications implements OnApplicationShutdown {
   /** Closes the connection whatever state it is in; resolves once the listening loop has ended. */
   async onApplicationShutdown(): Promise<void> {
     this.stopping.abort();
+    clearInterval(this.lookAgainTimer);
     if (this.client) await closeClient(this.client);
     await this.running;
   }
 
   private start(): void {
     if (this.stopping.signal.aborted) return;
+    const url = this.listenUrl();
+    if (!url) return this.lookAgainInstead();
     // Subscribers come at start-up, before the connection is made; one made later needs its LISTEN now.
     if (this.running && this.client) void this.listenOn(this.client).catch(() => undefined);
-    this.running ??= this.listen();
+    this.running ??= this.listen(url);
+  }
+
+  private lookAgainInstead(): void {
+    if (this.lookAgainTimer) return;
+    this.logger.info(
+      {
+        poll_interval_ms: this.config.workerPollIntervalMs,
+        long_poll_look_again_ms: LOOK_AGAIN_WITHOUT_LISTEN_MS,
+      },
+      'no LISTEN: DATABASE_URL goes through a pooler and DATABASE_LISTEN_URL is not set; polling instead',
+    );
+    this.lookAgainTimer = setInterval(() => {
+      for (const subscriber of this.jobsFinished) subscriber(undefined);
+    }, LOOK_AGAIN_WITHOUT_LISTEN_MS);
+    this.lookAgainTimer.unref();
+  }
+
+  /** Warns once when the LISTEN connection does not keep a server session of its own (a pooler in between). */
+  private async checkSessionIsOurs(client: Client): Promise<void> {
+    if (this.warnedNotDirect) return;
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    if (reachesServerDirectly(client, rows[0].pid)) return;
+    this.warnedNotDirect = true;
+    this.logger.warn(
+      'DATABASE_LISTEN_URL goes through a pooler: LISTEN only works through one in session mode; ' +
+        'point it at the server itself',
+    );
   }
 
   private async listenOn(client: Client): Promise<void> {
@@ -98,15 +146,13 @@ export class DatabaseNotifications implements OnApplicationShutdown {
     for (const subscriber of this.jobsFinished) subscriber(undefined);
   }
 
-  private async listen(): Promise<void> {
+  private async listen(url: string): Promise<void> {
     const stopped = this.stopping.signal;
     const untilStopped = new Promise<void>((resolve) =>
       stopped.addEventListener('abort', () => resolve(), { once: true }),
     );
     while (!stopped.aborted) {
-      const client = new Client(
-        standaloneConnectionOptions(this.config.databaseUrl!, 'job-service-listener'),
-      );
+      const client = new Client(standaloneConnectionOptions(url, 'job-service-listener'));
       this.client = client;
       // `on`, not `once`: a dropped connection can emit more than one error, and an error event without
       // a listener would crash the process.
@@ -125,6 +171,7 @@ export class DatabaseNotifications implements OnApplicationShutdown {
         connecting.catch(() => undefined);
         await Promise.race([connecting, untilStopped]);
         if (stopped.aborted) continue;
+        if (url === this.config.databaseListenUrl) await this.checkSessionIsOurs(client);
         client.on('notification', (message) => this.dispatch(message.channel, message.payload));
         await this.listenOn(client);
         if (stopped.aborted) continue;

@@ -1,15 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { types, type Pool, type PoolClient } from 'pg';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { JobAttemptEntity } from './job-attempt.entity';
 import type { ClosingOutcome, JobErrorBody } from './job-state';
 import { JobState } from './job-state';
 import { JobEntity } from './job.entity';
 import * as SQL from './job.sql';
+import { JOBS_DATABASE, JobsDatabase } from './jobs-database';
 import { DatabaseUnavailableError, isConnectionError } from './persistence.errors';
-
-export const JOBS_DATA_SOURCE = Symbol('JOBS_DATA_SOURCE');
 
 /** A job to create; the database gives it its job_id. */
 export interface NewJob {
@@ -61,6 +60,7 @@ export interface Completion extends AttemptRef {
 }
 
 export interface RescuedAttempt extends AttemptRef {
+  jobType: string;
   workerId: string;
   state: JobState;
 }
@@ -89,6 +89,7 @@ type RawRow = Record<string, unknown>;
 function toRescuedAttempt(row: RawRow): RescuedAttempt {
   return {
     jobId: row.job_id as string,
+    jobType: row.job_type as string,
     attempt: row.attempt as number,
     workerId: row.worker_id as string,
     state: row.state as JobState,
@@ -104,7 +105,11 @@ const parseTimestamp = types.getTypeParser(types.builtins.TIMESTAMPTZ) as (text:
  */
 @Injectable()
 export class JobRepository {
-  constructor(@Inject(JOBS_DATA_SOURCE) private readonly dataSource: DataSource) {}
+  private readonly dataSource: DataSource;
+
+  constructor(@Inject(JOBS_DATABASE) private readonly database: JobsDatabase) {
+    this.dataSource = database.dataSource;
+  }
 
   /**
    * Inserts all jobs atomically. The answer has one entry per input job, in input order: the stored row,
@@ -191,11 +196,19 @@ export class JobRepository {
     }));
   }
 
-  /** Extends the leases this worker still holds; the answer lists exactly those (others were rescued). */
+  /**
+   * Extends the leases this worker still holds; the answer lists exactly those (others were rescued).
+   * Runs on the lease pool, never queued behind job writes waiting for a connection of the main pool.
+   */
   async renewLeases(workerId: string, attempts: AttemptRef[], leaseMs: number): Promise<RenewedAttempt[]> {
     if (attempts.length === 0) return [];
     const live = JSON.stringify(attempts.map((a) => ({ job_id: a.jobId, attempt: a.attempt })));
-    const rows = await this.prepared('renew-leases', SQL.RENEW_LEASES, [workerId, live, leaseMs]);
+    const rows = await this.prepared(
+      'renew-leases',
+      SQL.RENEW_LEASES,
+      [workerId, live, leaseMs],
+      this.database.leasePool,
+    );
     return rows.map((row) => ({
       jobId: row.job_id as string,
       attempt: row.attempt as number,
@@ -472,10 +485,19 @@ export class JobRepository {
 
   /**
    * Runs a hot-path statement as a named prepared statement: each connection parses and plans it once,
-   * not on every call, which matters for small, frequent claims and completions.
+   * not on every call, which matters for small, frequent claims and completions. With prepared statements
+   * off (DB_PREPARED_STATEMENTS=false) it runs unnamed, parsed on every call: a transaction pooler that
+   * hands each transaction to any server session (PgBouncer before 1.21) loses named statements between
+   * transactions ("prepared statement ... does not exist", or "already exists" in the next session).
    */
-  private async prepared(name: string, text: string, values: unknown[]): Promise<RawRow[]> {
-    return this.guard(async () => (await this.pool.query<RawRow>({ name, text, values })).rows);
+  private async prepared(
+    name: string,
+    text: string,
+    values: unknown[],
+    pool: Pool = this.pool,
+  ): Promise<RawRow[]> {
+    const statement = this.database.preparedStatements ? { name, text, values } : { text, values };
+    return this.guard(async () => (await pool.query<RawRow>(statement)).rows);
   }
 
   /** Other statements go straight to the pg pool too: plain rows, no ORM work per call. */

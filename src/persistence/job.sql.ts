@@ -278,7 +278,7 @@ closed AS (
                           THEN j.run_at END
   FROM expired
   WHERE j.job_id = expired.job_id AND j.lease_expires_at < now()
-  RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.state, j.error
+  RETURNING j.job_id, j.job_type, j.attempts, j.worker_id, j.attempt_started_at, j.state, j.error
 ),
 recorded AS (
   INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
@@ -287,7 +287,7 @@ recorded AS (
          CASE WHEN state = 'cancelled' THEN error ELSE $2::jsonb END
   FROM closed
 )
-SELECT job_id, attempts AS attempt, worker_id, state FROM closed`;
+SELECT job_id, job_type, attempts AS attempt, worker_id, state FROM closed`;
 
 /** The oldest expired leases, passing over the jobs in $3 (rows this sweep already found it cannot close). */
 export const RESCUE_EXPIRED_LEASES = rescueExpiredLeases('job_id <> ALL($3::uuid[])');

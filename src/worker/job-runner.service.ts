@@ -53,9 +53,10 @@ export class JobRunner {
   async run(attempt: LiveAttempt, onHandlerDone: () => void = () => undefined): Promise<void> {
     const { job } = attempt;
     let log: Logger | undefined;
-    // Most attempts never log: build the child logger only when something is said.
-    const logger = (): Logger =>
-      (log ??= this.logger.child({ job_id: job.jobId, job_type: job.jobType, attempt: job.attempt }));
+    // Most attempts never log at the usual levels: build the child logger only when something is said.
+    const logger = (): Logger => (log ??= this.logger.child(attempt.logFields(this.config.workerId)));
+    const debug = this.logger.isLevelEnabled('debug');
+    if (debug) logger().debug('attempt started');
     const started = performance.now();
     const registered = this.registry.get(job.jobType);
     const execution: Execution = registered
@@ -68,6 +69,7 @@ export class JobRunner {
     onHandlerDone();
     try {
       const outcome = await this.record(attempt, execution, logger);
+      if (debug) logger().debug({ outcome, duration_ms: Math.round(seconds * 1000) }, 'attempt finished');
       this.metrics.attemptDuration.observe({ job_type: job.jobType, outcome }, seconds);
       this.metrics.attemptsFinished.inc({ job_type: job.jobType, outcome });
     } catch (error) {

@@ -28,6 +28,9 @@ describe('loadConfig', () => {
       corsOrigins: [],
       rateLimitPerMinute: undefined,
       logLevel: 'info',
+      logFormat: 'auto',
+      databaseListenUrl: undefined,
+      dbPreparedStatements: true,
     });
   });
 
@@ -54,8 +57,11 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://ops.example.com, http://localhost:8080',
       RATE_LIMIT_PER_MINUTE: '600',
       LOG_LEVEL: 'debug',
+      LOG_FORMAT: 'json',
       MIGRATE_ON_START: 'false',
       WORKER_ID: 'worker-a',
+      DATABASE_LISTEN_URL: 'postgresql://u:p@db-direct:5432/jobs',
+      DB_PREPARED_STATEMENTS: 'false',
     });
     expect(config).toMatchObject({
       databaseUrl: 'postgres://u:p@db:5432/jobs',
@@ -86,8 +92,11 @@ describe('loadConfig', () => {
       corsOrigins: ['https://ops.example.com', 'http://localhost:8080'],
       rateLimitPerMinute: 600,
       logLevel: 'debug',
+      logFormat: 'json',
       migrateOnStart: false,
       workerId: 'worker-a',
+      databaseListenUrl: 'postgresql://u:p@db-direct:5432/jobs',
+      dbPreparedStatements: false,
     });
   });
 
@@ -114,6 +123,30 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/LEASE_MS must be a whole number from 1000/);
     expect(problems.join('\n')).toMatch(/DATABASE_URL must be a postgres/);
     expect(problems.join('\n')).toMatch(/LOG_LEVEL must be one of/);
+  });
+
+  it('validates DATABASE_LISTEN_URL, DB_PREPARED_STATEMENTS and LOG_FORMAT', () => {
+    const problems = (env: Record<string, string>): string => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (error) {
+        return (error as ConfigError).problems.join('\n');
+      }
+    };
+    expect(
+      problems({
+        DATABASE_URL: 'postgres://db/jobs',
+        DATABASE_LISTEN_URL: 'http://db/jobs',
+        DB_PREPARED_STATEMENTS: 'sometimes',
+        LOG_FORMAT: 'xml',
+      }),
+    ).toMatch(
+      /DATABASE_LISTEN_URL must be a postgres[^\n]*\n.*DB_PREPARED_STATEMENTS must be true or false \(got "sometimes"\)\n.*LOG_FORMAT must be one of auto, json, pretty/,
+    );
+    expect(problems({ DATABASE_LISTEN_URL: 'postgres://db/jobs' })).toMatch(
+      /DATABASE_LISTEN_URL needs DATABASE_URL/,
+    );
   });
 
   it('refuses fractional and out-of-range numbers', () => {
