@@ -1,4 +1,14 @@
-import { api, isTerminal, JOB_STATES, type Job, type JobFilter, type JobPage, type JobState } from '../api';
+import { useMemo } from 'preact/hooks';
+import {
+  api,
+  isTerminal,
+  JOB_STATES,
+  type Job,
+  type JobFilter,
+  type JobPage,
+  type JobState,
+  type Stats,
+} from '../api';
 import { NoticeBar, useActions } from '../actions';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ProblemBanner } from '../components/problem-banner';
@@ -30,6 +40,12 @@ function bulkCancelFilter(filter: JobFilter): { job_type?: string; state?: 'pend
   return { job_type: filter.job_type, state: filter.state as 'pending' | 'running' | undefined };
 }
 
+/** Jobs of `state` (and `jobType`, if given) right now, from the counters behind GET /stats. */
+function countInState(stats: Stats, state: JobState, jobType: string | undefined): number {
+  const counts = jobType ? stats.by_type.find((type) => type.job_type === jobType) : stats.by_state;
+  return counts ? counts[state] : 0;
+}
+
 /**
  * How many jobs a bulk cancel by `filter` would hit now, exact: from the counters behind GET /stats (jobs
  * per type and state), never a count over the jobs table. Jobs created after this and before the confirm
@@ -37,11 +53,33 @@ function bulkCancelFilter(filter: JobFilter): { job_type?: string; state?: 'pend
  */
 async function countMatching(filter: { job_type?: string; state?: 'pending' | 'running' }): Promise<number> {
   const stats = await api.stats();
-  const counts = filter.job_type
-    ? stats.by_type.find((type) => type.job_type === filter.job_type)
-    : stats.by_state;
-  if (!counts) return 0;
-  return filter.state ? counts[filter.state] : counts.pending + counts.running;
+  return filter.state
+    ? countInState(stats, filter.state, filter.job_type)
+    : countInState(stats, 'pending', filter.job_type) + countInState(stats, 'running', filter.job_type);
+}
+
+/** A state-filtered page is asked for again at least this often even when its count has not moved. */
+const UNCHANGED_LIST_REFRESH_MS = 30_000;
+
+/**
+ * Loads a page of the list. Nothing indexes a job's state (so that finishing a job writes no index), so
+ * `GET /jobs?state=` walks the jobs newest first until it has a page: cheap for a common state, a long
+ * walk at 10 million jobs for a rare one. So a state-filtered list first reads the exact count of its
+ * state from GET /stats (counters, cheap at any size): none, and the list is not asked for at all; the
+ * same count as at the last refresh, and it is asked for only every 30 s. Unfiltered and type-filtered
+ * lists follow an index and are asked for on every refresh.
+ */
+function pageLoader(filter: JobFilter, cursor: string | undefined) {
+  let last: { page: JobPage; count: number; at: number } | undefined;
+  return async (): Promise<JobPage> => {
+    if (!filter.state) return api.jobs(filter, cursor, PAGE_SIZE);
+    const count = countInState(await api.stats(), filter.state, filter.job_type);
+    if (count === 0) return { items: [], next_cursor: null };
+    if (last && last.count === count && Date.now() - last.at < UNCHANGED_LIST_REFRESH_MS) return last.page;
+    const page = await api.jobs(filter, cursor, PAGE_SIZE);
+    last = { page, count, at: Date.now() };
+    return page;
+  };
 }
 
 export function JobsPage({ route }: { route: Route }) {
@@ -54,10 +92,9 @@ export function JobsPage({ route }: { route: Route }) {
   };
   const cursor = route.params.get('cursor') || undefined;
   const newerPages = newerPagesOf(JSON.stringify([filter.state, filter.job_type]));
-  const page = usePolling<JobPage>(
-    () => api.jobs(filter, cursor, PAGE_SIZE),
-    JSON.stringify([filter.state, filter.job_type, cursor]),
-  );
+  const pageKey = JSON.stringify([filter.state, filter.job_type, cursor]);
+  const loadPage = useMemo(() => pageLoader(filter, cursor), [pageKey]);
+  const page = usePolling<JobPage>(loadPage, pageKey);
   const types = usePolling<string[]>(jobTypeNames, 'job-types', 60_000);
   const actions = useActions(page.refresh);
   const bulk = bulkCancelFilter(filter);
