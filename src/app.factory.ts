@@ -2,15 +2,20 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppModule } from './app.module';
 import { jsonBodyParser } from './common/http-body';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { DASHBOARD_PATH, loadDashboardFiles, serveDashboard } from './dashboard/serve-dashboard';
 import { createValidationPipe } from './common/validation';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
+import { ShutdownState } from './health/shutdown-state';
 import { PinoNestLogger, type Logger } from './logging/logger';
 import { REQUEST_ID_HEADER, requestLogging } from './logging/request-logging';
+import { DatabaseUnavailableError } from './persistence/persistence.errors';
+import { SchemaVersion } from './persistence/schema-version';
 import { ClaimLoopService } from './worker/claim-loop.service';
 import { EventLoopWatchdog } from './worker/event-loop-watchdog.service';
 import { RescuerService } from './worker/rescuer.service';
@@ -30,6 +35,13 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
   // parser sends.
   app.use(requestLogging(logger));
   app.use(helmet());
+  // While a stopping api drains, each answer closes its connection: a client's next request opens a new
+  // one, which the load balancer sends to a process that is staying.
+  const shutdown = app.get(ShutdownState);
+  app.use((_request: Request, response: Response, next: NextFunction) => {
+    if (shutdown.isStopping) response.setHeader('Connection', 'close');
+    next();
+  });
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins,
@@ -58,6 +70,40 @@ export function startWorker(app: INestApplication, config: AppConfig): void {
   app.get(ClaimLoopService).startClaiming();
   app.get(RescuerService).start();
   app.get(RetentionService).start();
+}
+
+/** How often a worker waiting for its migrations looks again, and how many looks between two warnings. */
+const SCHEMA_RECHECK_MS = 1_000;
+const SCHEMA_WARNING_EVERY = 30;
+
+/**
+ * Resolves once the database has every migration this build ships (at once, normally). Until then it
+ * looks again every second, telling `onMissing` what is missing at the first look and every 30 s; a
+ * database that does not answer meanwhile is looked at again too. Rejects with the signal's reason once
+ * `stopping` aborts.
+ */
+export async function waitForSchema(
+  app: INestApplication,
+  stopping: AbortSignal,
+  onMissing: (missing: string[]) => void,
+): Promise<void> {
+  const schema = app.get(SchemaVersion);
+  for (let look = 0; ; look++) {
+    stopping.throwIfAborted();
+    try {
+      const { missing } = await schema.check();
+      if (missing.length === 0) return;
+      if (look % SCHEMA_WARNING_EVERY === 0) onMissing(missing);
+    } catch (error) {
+      if (!(error instanceof DatabaseUnavailableError)) throw error;
+    }
+    await sleep(SCHEMA_RECHECK_MS, undefined, { signal: stopping }).catch(() => stopping.throwIfAborted());
+  }
+}
+
+/** Readiness fails from now on: main.ts calls it as soon as it acts on SIGTERM, before anything closes. */
+export function markStopping(app: INestApplication): void {
+  app.get(ShutdownState).begin();
 }
 
 function setUpSwagger(app: INestApplication): void {

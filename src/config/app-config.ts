@@ -53,6 +53,11 @@ export interface AppConfig {
   leaseMs: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
+  /**
+   * How long a process that serves the API keeps accepting and answering requests after SIGTERM, with
+   * readiness failing, before it closes its listener: load balancers take a moment to stop sending.
+   */
+  shutdownDrainDelayMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
   defaultMaxAttempts: number;
@@ -128,6 +133,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     leaseMs,
     sweepIntervalMs: reader.integer('SWEEP_INTERVAL_MS', 5_000, 100, 3_600_000),
     shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
+    shutdownDrainDelayMs: reader.integer('SHUTDOWN_DRAIN_DELAY_MS', production ? 5_000 : 0, 0, 300_000),
     retryBaseMs,
     retryMaxMs,
     defaultMaxAttempts: reader.integer('DEFAULT_MAX_ATTEMPTS', 3, 1, 1_000),

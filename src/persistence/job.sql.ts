@@ -27,6 +27,28 @@ const CANCEL_ERROR = (reason: string): string =>
  */
 export const JOBS_FINISHED_CHANNEL = 'job_service_jobs_finished';
 
+/**
+ * A job is due: claimable (available_at is NULL while leased or terminal) and its time has come. The one
+ * definition of "due" for the claim, the counts of due work and the autoscaler's query; written so that
+ * jobs_claim_idx (claimable rows only) serves it.
+ */
+export const DUE = `available_at IS NOT NULL AND available_at <= now()`;
+
+/**
+ * The work the worker fleet has: due jobs of types that are not paused, plus attempts running now. The
+ * autoscaler (KEDA's PostgreSQL trigger in deploy/k8s/worker.yaml, rendered from this constant by
+ * `npm run k8s:render`) divides it by WORKER_CONCURRENCY for the number of workers. Counting only due jobs
+ * scaled workers down while long jobs still ran once the backlog drained, and their attempts were released
+ * `interrupted` and started over. Running attempts come from the counters the triggers keep (job_counts.live,
+ * a few hundred rows), never a scan of the table; due jobs from the claim index, so the cost grows with the
+ * backlog only. Types no worker has a handler for count as due: the database cannot know them.
+ */
+export const WORKER_DEMAND = `
+SELECT (SELECT count(*) FROM jobs
+        WHERE ${DUE}
+          AND job_type <> ALL(ARRAY(SELECT job_type FROM job_type_pauses)))
+     + (SELECT coalesce(sum(live), 0)::bigint FROM job_counts) AS demand`;
+
 /** Columns a worker needs to run a claimed attempt. */
 const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_attempts, j.max_attempts, j.timeout_ms,
   j.attempt_started_at, j.lease_expires_at`;
@@ -46,7 +68,7 @@ export const CLAIM_DUE = `
 WITH due AS (
   SELECT job_id, available_at AS due_at
   FROM jobs
-  WHERE available_at IS NOT NULL AND available_at <= now()
+  WHERE ${DUE}
     AND job_type = ANY(ARRAY(SELECT unnest($4::text[]) EXCEPT SELECT job_type FROM job_type_pauses))
   ORDER BY priority DESC, available_at, job_id
   LIMIT $1
@@ -139,7 +161,7 @@ RETURNING job_id`;
 export const COUNT_DUE_WITHOUT_HANDLER = `
 SELECT job_type, count(*)::int AS due
 FROM jobs
-WHERE available_at IS NOT NULL AND available_at <= now() AND job_type <> ALL($1::text[])
+WHERE ${DUE} AND job_type <> ALL($1::text[])
 GROUP BY job_type`;
 
 /**

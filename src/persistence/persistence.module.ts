@@ -5,6 +5,7 @@ import { LOGGER, type Logger } from '../logging/logger';
 import { DatabaseNotifications } from './database-notifications';
 import { JobRepository } from './job.repository';
 import { JOBS_DATABASE, JobsDatabase } from './jobs-database';
+import { SchemaVersion } from './schema-version';
 
 @Module({
   providers: [
@@ -27,8 +28,9 @@ import { JOBS_DATABASE, JobsDatabase } from './jobs-database';
     },
     JobRepository,
     DatabaseNotifications,
+    SchemaVersion,
   ],
-  exports: [JobRepository, DatabaseNotifications],
+  exports: [JobRepository, DatabaseNotifications, SchemaVersion],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(JOBS_DATABASE) private readonly database: JobsDatabase) {}

@@ -187,6 +187,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ API_KEYS: 'k1', AUTH_DISABLED: 'true' })).toThrow(/contradict/);
   });
 
+  it('waits 5 s before closing the listener in production, not at all elsewhere, and validates the delay', () => {
+    const production = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgresql://db/jobs',
+      AUTH_DISABLED: 'true',
+    };
+    expect(loadConfig({}).shutdownDrainDelayMs).toBe(0);
+    expect(loadConfig(production).shutdownDrainDelayMs).toBe(5_000);
+    expect(loadConfig({ ...production, SHUTDOWN_DRAIN_DELAY_MS: '0' }).shutdownDrainDelayMs).toBe(0);
+    expect(loadConfig({ SHUTDOWN_DRAIN_DELAY_MS: '1500' }).shutdownDrainDelayMs).toBe(1_500);
+    for (const bad of ['-1', '2.5', 'soon', '300001']) {
+      expect(() => loadConfig({ SHUTDOWN_DRAIN_DELAY_MS: bad })).toThrow(
+        /SHUTDOWN_DRAIN_DELAY_MS must be a whole number from 0 to 300000/,
+      );
+    }
+  });
+
   it('refuses a bad API_KEYS entry without repeating the key', () => {
     let error: unknown;
     try {
