@@ -9,6 +9,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig*.json nest-cli.json ./
 COPY src ./src
 COPY migrations ./migrations
+# The operator dashboard (/ui): built here into dist/ui, so the image needs nothing at run time to serve it.
+COPY ui ./ui
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS production-deps

@@ -9,6 +9,7 @@ import { AppModule } from './app.module';
 import { CallbackDeliveryService } from './callbacks/callback-delivery.service';
 import { jsonBodyParser } from './common/http-body';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
+import { DASHBOARD_PATH, loadDashboardFiles, serveDashboard } from './dashboard/serve-dashboard';
 import { createValidationPipe } from './common/validation';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
 import { ShutdownState } from './health/shutdown-state';
@@ -50,6 +51,8 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
       maxAge: 600,
     });
   }
+  // Static files, public like the HTML of Swagger UI: every call the dashboard makes carries the key.
+  if (runsApi(config.role)) app.use(DASHBOARD_PATH, serveDashboard(loadDashboardFiles()));
   app.use(jsonBodyParser(config.maxBodyBytes));
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter(logger));

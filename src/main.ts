@@ -141,7 +141,7 @@ async function run(config: AppConfig, logger: Logger, stopping: AbortSignal, ope
       worker_id: runsWorker(config.role) ? config.workerId : undefined,
     },
     runsApi(config.role)
-      ? `job service ready: API ${base}/jobs, docs ${base}/docs`
+      ? `job service ready: API ${base}/jobs, docs ${base}/docs, dashboard ${base}/ui`
       : `worker ready: health ${base}/health/ready`,
   );
   if (!stopping.aborted) {

@@ -471,6 +471,20 @@ export class JobRepository {
   }
 
   /**
+   * Jobs finished per minute and terminal state over the last `minutes` minutes, oldest first, the
+   * current minute last (see READ_FINISHES_PER_MINUTE): reads the per-second counters, never the jobs.
+   */
+  async readFinishesPerMinute(minutes: number): Promise<FinishesInMinute[]> {
+    const rows = await this.query(SQL.READ_FINISHES_PER_MINUTE, [minutes]);
+    return rows.map((row) => ({
+      minute: row.minute as Date,
+      completed: Number(row.completed),
+      failed: Number(row.failed),
+      cancelled: Number(row.cancelled),
+    }));
+  }
+
+  /**
    * One batch of the retention task, in one transaction: unless another worker took the turn within
    * `minIntervalMs` (then it returns null at once), it drops finish counts older than `finishesKeptMs`
    * and, with a `retention` policy, deletes up to `limit` expired jobs along the walk of the primary key
@@ -614,6 +628,14 @@ export interface JobStats {
   pausedJobTypes: string[];
   /** How long the longest-waiting claimable job has been due; null when none is due. */
   oldestDueAgeMs: number | null;
+}
+
+/** Jobs that reached each terminal state within one minute (starting at `minute`). */
+export interface FinishesInMinute {
+  minute: Date;
+  completed: number;
+  failed: number;
+  cancelled: number;
 }
 
 /** How long terminal jobs are kept after they finished, per state; 0 keeps them forever. */

@@ -426,6 +426,35 @@ SELECT
                        ORDER BY j.available_at LIMIT 1) AS oldest
    WHERE p.priority IS NOT NULL AND oldest.available_at <= now()) AS oldest_due_age_ms`;
 
+/**
+ * Jobs that reached each terminal state per minute over the last $1 minutes (the current, unfinished
+ * minute last), one row per minute, zero-filled: from job_finishes, the per-second counts the triggers on
+ * jobs keep, never from jobs. The WHERE is a range on the first column of its primary key, so the cost is
+ * bounded by the seconds asked for ($1 × 60 × job types × states × shards rows at most), not by the jobs
+ * the table holds; a dashboard asks for the whole hour once and then for the last two minutes.
+ */
+export const READ_FINISHES_PER_MINUTE = `
+WITH window_start AS (
+  SELECT date_trunc('minute', now()) - ($1::int - 1) * interval '1 minute' AS at
+),
+finished AS (
+  SELECT date_trunc('minute', f.finished_second) AS minute,
+         sum(f.jobs) FILTER (WHERE f.state = 'completed') AS completed,
+         sum(f.jobs) FILTER (WHERE f.state = 'failed') AS failed,
+         sum(f.jobs) FILTER (WHERE f.state = 'cancelled') AS cancelled
+  FROM job_finishes f, window_start w
+  WHERE f.finished_second >= w.at
+  GROUP BY 1
+)
+SELECT minutes.minute,
+       coalesce(finished.completed, 0) AS completed,
+       coalesce(finished.failed, 0) AS failed,
+       coalesce(finished.cancelled, 0) AS cancelled
+FROM window_start w
+CROSS JOIN LATERAL generate_series(w.at, date_trunc('minute', now()), interval '1 minute') AS minutes(minute)
+LEFT JOIN finished USING (minute)
+ORDER BY minutes.minute`;
+
 /** The retention task's turn (see takeTurn), with how far its walk of the primary key has come. */
 export const TAKE_RETENTION_TURN = takeTurn('retention_sweeps', 's.walked_to');
 

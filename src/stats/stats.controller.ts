@@ -11,6 +11,8 @@ import {
 import { RequireScope } from '../common/api-key.guard';
 import { ProblemResponse } from '../common/problem.response';
 import { RequestValidationError } from '../jobs/jobs.errors';
+import { FinishesPerMinuteQuery, MAX_FINISHES_MINUTES } from './dto/finishes-per-minute.query';
+import { FinishesPerMinuteResponse } from './dto/finishes-per-minute.response';
 import { StatsResponse } from './dto/stats.response';
 import { StatsService } from './stats.service';
 
@@ -47,5 +49,25 @@ export class StatsController {
       );
     }
     return this.stats.stats();
+  }
+
+  @Get('finished-per-minute')
+  @RequireScope('read')
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({
+    summary: 'Jobs completed, failed and cancelled per minute, over up to the last hour',
+    description:
+      'Read from the per-second finish counters the database keeps (the same ones as finished_last_minute ' +
+      'in GET /stats), never from the jobs table: the cost depends on the minutes asked for, not on how ' +
+      'many jobs there are. The operator dashboard draws its throughput chart from it.',
+  })
+  @ApiOkResponse({ type: FinishesPerMinuteResponse })
+  @ApiBadRequestResponse({ type: ProblemResponse, description: 'minutes is not an integer from 1 to 60' })
+  @ApiUnauthorizedResponse({
+    type: ProblemResponse,
+    description: 'API_KEYS is set and no valid key was sent',
+  })
+  async finishesPerMinute(@Query() query: FinishesPerMinuteQuery): Promise<FinishesPerMinuteResponse> {
+    return this.stats.finishesPerMinute(query.minutes ?? MAX_FINISHES_MINUTES);
   }
 }

@@ -23,6 +23,11 @@ describe('Dockerfile', () => {
     expect(finalStage).toMatch(/NODE_ENV=production/);
   });
 
+  it('builds the operator dashboard into dist, which the final stage copies', () => {
+    expect(stages[0]).toMatch(/^COPY ui \.\/ui$/m);
+    expect(finalStage).toMatch(/^COPY --from=build .*\/app\/dist \.\/dist$/m);
+  });
+
   it('sets the memory options the benchmark measures with', () => {
     expect(finalStage).toMatch(/^ENV NODE_OPTIONS="--max-old-space-size=\d+ --max-semi-space-size=\d+"$/m);
   });
