@@ -2,15 +2,23 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppModule } from './app.module';
+import { CallbackDeliveryService } from './callbacks/callback-delivery.service';
 import { completeProblemExamples } from './common/api-responses';
 import { jsonBodyParser } from './common/http-body';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { NotReadyProblemResponse, ProblemResponse } from './common/problem.response';
+import { DASHBOARD_PATH, loadDashboardFiles, serveDashboard } from './dashboard/serve-dashboard';
 import { createValidationPipe } from './common/validation';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
+import { ShutdownState } from './health/shutdown-state';
 import { PinoNestLogger, type Logger } from './logging/logger';
+import { REQUEST_ID_HEADER, requestLogging } from './logging/request-logging';
+import { DatabaseUnavailableError } from './persistence/persistence.errors';
+import { SchemaVersion } from './persistence/schema-version';
 import { ClaimLoopService } from './worker/claim-loop.service';
 import { EventLoopWatchdog } from './worker/event-loop-watchdog.service';
 import { RescuerService } from './worker/rescuer.service';
@@ -26,16 +34,27 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
     abortOnError: false,
   });
   app.disable('x-powered-by');
-  // First, so that every answer carries the headers, including the problems the body parser sends.
+  // First, so that every answer carries the request id and the headers, including the problems the body
+  // parser sends.
+  app.use(requestLogging(logger));
   app.use(helmet());
+  // While a stopping api drains, each answer closes its connection: a client's next request opens a new
+  // one, which the load balancer sends to a process that is staying.
+  const shutdown = app.get(ShutdownState);
+  app.use((_request: Request, response: Response, next: NextFunction) => {
+    if (shutdown.isStopping) response.setHeader('Connection', 'close');
+    next();
+  });
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins,
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
-      exposedHeaders: ['Location', 'Retry-After', 'Idempotent-Replayed'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', REQUEST_ID_HEADER],
+      exposedHeaders: ['Location', 'Retry-After', 'Idempotent-Replayed', REQUEST_ID_HEADER],
       maxAge: 600,
     });
   }
+  // Static files, public like the HTML of Swagger UI: every call the dashboard makes carries the key.
+  if (runsApi(config.role)) app.use(DASHBOARD_PATH, serveDashboard(loadDashboardFiles()));
   app.use(jsonBodyParser(config.maxBodyBytes));
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter(logger));
@@ -45,7 +64,8 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
 
 /**
  * Starts the worker, when the role runs one: the watchdog first (it must see the first claim), then
- * claiming with its heartbeats and self-fencing, then the rescue sweep and retention. main.ts calls it only once the
+ * claiming with its heartbeats and self-fencing, then the rescue sweep, retention and the delivery of completion
+ * callbacks. main.ts calls it only once the
  * process is fully up, after listen; nothing is claimed before, so a failed start-up leaves no job behind.
  */
 export function startWorker(app: INestApplication, config: AppConfig): void {
@@ -54,6 +74,41 @@ export function startWorker(app: INestApplication, config: AppConfig): void {
   app.get(ClaimLoopService).startClaiming();
   app.get(RescuerService).start();
   app.get(RetentionService).start();
+  app.get(CallbackDeliveryService).start();
+}
+
+/** How often a worker waiting for its migrations looks again, and how many looks between two warnings. */
+const SCHEMA_RECHECK_MS = 1_000;
+const SCHEMA_WARNING_EVERY = 30;
+
+/**
+ * Resolves once the database has every migration this build ships (at once, normally). Until then it
+ * looks again every second, telling `onMissing` what is missing at the first look and every 30 s; a
+ * database that does not answer meanwhile is looked at again too. Rejects with the signal's reason once
+ * `stopping` aborts.
+ */
+export async function waitForSchema(
+  app: INestApplication,
+  stopping: AbortSignal,
+  onMissing: (missing: string[]) => void,
+): Promise<void> {
+  const schema = app.get(SchemaVersion);
+  for (let look = 0; ; look++) {
+    stopping.throwIfAborted();
+    try {
+      const { missing } = await schema.check();
+      if (missing.length === 0) return;
+      if (look % SCHEMA_WARNING_EVERY === 0) onMissing(missing);
+    } catch (error) {
+      if (!(error instanceof DatabaseUnavailableError)) throw error;
+    }
+    await sleep(SCHEMA_RECHECK_MS, undefined, { signal: stopping }).catch(() => stopping.throwIfAborted());
+  }
+}
+
+/** Readiness fails from now on: main.ts calls it as soon as it acts on SIGTERM, before anything closes. */
+export function markStopping(app: INestApplication): void {
+  app.get(ShutdownState).begin();
 }
 
 function setUpSwagger(app: INestApplication): void {

@@ -2,6 +2,8 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { ThrottlerModule } from '@nestjs/throttler';
+import { AuthModule } from './auth/auth.module';
+import { CallbacksModule } from './callbacks/callbacks.module';
 import { ApiKeyGuard } from './common/api-key.guard';
 import { RateLimitGuard } from './common/rate-limit.guard';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
@@ -28,8 +30,8 @@ export class AppModule {
         ScheduleModule.forRoot(),
         MetricsModule,
         HealthModule.forRole(worker),
-        ...(api ? [JobsModule, StatsModule] : []),
-        ...(worker ? [WorkerModule] : []),
+        ...(api ? [JobsModule, StatsModule, AuthModule] : []),
+        ...(worker ? [WorkerModule, CallbacksModule] : []),
         ...(rateLimit ? [ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: rateLimit }] })] : []),
       ],
       // In this order: the rate limit counts per key, so the key guard names the caller first.

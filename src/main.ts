@@ -4,6 +4,7 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, loadConfig, runsApi, runsWorker, type AppConfig } from './config/app-config';
 import { createLogger, type Logger } from './logging/logger';
 import type { EmbeddedDatabase } from './persistence/embedded-database';
@@ -39,7 +40,11 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel, { role: config.role });
+  const logger = createLogger(
+    config.logLevel,
+    { role: config.role },
+    { format: config.logFormat, production: config.production },
+  );
   if (config.authDisabled && runsApi(config.role)) {
     logger.warn('AUTH_DISABLED=true: the API serves every request without an API key');
   }
@@ -48,7 +53,7 @@ async function main(): Promise<void> {
   // the signal, perhaps while this process was still loading; from here on it is acted upon.
   const onStop = (): void => {
     logger.info({ signal: stopSignal.reason }, 'shutting down');
-    armExitDeadline(config, logger);
+    armExitDeadline(config, logger, drainDelayMs(config));
   };
   if (stopSignal.aborted) onStop();
   else stopSignal.addEventListener('abort', onStop, { once: true });
@@ -61,7 +66,7 @@ async function main(): Promise<void> {
     if (!(stopSignal.aborted && error === stopSignal.reason)) {
       failed = true;
       reportStartFailure(error, logger);
-      armExitDeadline(config, logger);
+      armExitDeadline(config, logger, 0);
     }
   }
   try {
@@ -111,12 +116,21 @@ async function run(config: AppConfig, logger: Logger, stopping: AbortSignal, ope
   }
   stopping.throwIfAborted();
 
-  const { createApp, startWorker } = await import('./app.factory.js');
+  const { createApp, markStopping, startWorker, waitForSchema } = await import('./app.factory.js');
   stopping.throwIfAborted();
   const app = (opened.app = await createApp(config, logger));
   stopping.throwIfAborted();
   await app.listen(config.port, '0.0.0.0');
   stopping.throwIfAborted();
+  if (runsWorker(config.role)) {
+    // A worker of this version claims nothing before its migrations have run: its statements may need them.
+    await waitForSchema(app, stopping, (missing) =>
+      logger.warn(
+        { missing },
+        'the database lacks migrations of this version: waiting for APP_ROLE=migrate before claiming',
+      ),
+    );
+  }
   // Only now, with the port bound and nothing left that can fail, does the worker claim anything.
   startWorker(app, config);
   const base = `http://localhost:${config.port}`;
@@ -127,11 +141,25 @@ async function run(config: AppConfig, logger: Logger, stopping: AbortSignal, ope
       worker_id: runsWorker(config.role) ? config.workerId : undefined,
     },
     runsApi(config.role)
-      ? `job service ready: API ${base}/jobs, docs ${base}/docs`
+      ? `job service ready: API ${base}/jobs, docs ${base}/docs, dashboard ${base}/ui`
       : `worker ready: health ${base}/health/ready`,
   );
-  if (stopping.aborted) return;
-  await new Promise<void>((done) => stopping.addEventListener('abort', () => done(), { once: true }));
+  if (!stopping.aborted) {
+    await new Promise<void>((done) => stopping.addEventListener('abort', () => done(), { once: true }));
+  }
+  // Readiness fails from here on; an api keeps answering for the drain delay, so that requests routed to
+  // it while load balancers and endpoint lists catch up are served instead of refused.
+  markStopping(app);
+  const delayMs = drainDelayMs(config);
+  if (delayMs > 0) {
+    logger.info({ drain_delay_ms: delayMs }, 'answering requests for SHUTDOWN_DRAIN_DELAY_MS before closing');
+    await sleep(delayMs);
+  }
+}
+
+/** The drain delay applies to processes that serve the API; a worker has no traffic to wait for. */
+function drainDelayMs(config: AppConfig): number {
+  return runsApi(config.role) ? config.shutdownDrainDelayMs : 0;
 }
 
 function reportStartFailure(error: unknown, logger: Logger): void {
@@ -140,6 +168,10 @@ function reportStartFailure(error: unknown, logger: Logger): void {
       { err: error.cause },
       `cannot start: the database (DATABASE_URL) did not answer within DB_CONNECT_RETRY_MS (${error.waitedMs} ms)`,
     );
+  } else if (error instanceof Error && error.name === 'HandlerModuleError') {
+    // A deployment mistake, not a crash: the message names the module and says what is wrong with it.
+    // Known by name: main.ts loads the application's code only once it needs it.
+    logger.fatal(`cannot start: ${error.message}`);
   } else {
     logger.fatal({ err: error }, 'start-up failed');
   }
@@ -147,10 +179,13 @@ function reportStartFailure(error: unknown, logger: Logger): void {
 
 let exitDeadline: NodeJS.Timeout | undefined;
 
-/** The last resort: an orderly close that hangs (e.g. a database that stopped answering) must not keep the process. */
-function armExitDeadline(config: AppConfig, logger: Logger): void {
+/**
+ * The last resort: an orderly close that hangs (e.g. a database that stopped answering) must not keep the
+ * process. The close begins after `drainMs`, the deliberate pause of an api before it closes its listener.
+ */
+function armExitDeadline(config: AppConfig, logger: Logger, drainMs: number): void {
   if (exitDeadline) return;
-  const deadlineMs = config.shutdownGraceMs + EXIT_DEADLINE_AFTER_GRACE_MS;
+  const deadlineMs = drainMs + config.shutdownGraceMs + EXIT_DEADLINE_AFTER_GRACE_MS;
   exitDeadline = setTimeout(() => {
     logger.error({ deadline_ms: deadlineMs }, 'shutdown did not finish in time; exiting now');
     process.exit(1);

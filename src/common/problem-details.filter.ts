@@ -10,6 +10,7 @@ import {
   type FieldError,
 } from '../jobs/jobs.errors';
 import type { Logger } from '../logging/logger';
+import { requestIdOf } from '../logging/request-logging';
 import { DatabaseUnavailableError } from '../persistence/persistence.errors';
 import { PROBLEM_CONTENT_TYPE } from './problem.response';
 
@@ -136,7 +137,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const response = http.getResponse<Response>();
     const problem = toProblem(error);
     if (problem.status >= 500 && problem.code !== 'not_ready') {
-      this.logger.error({ err: error, method: request.method, url: request.originalUrl }, 'request failed');
+      this.logger.error(
+        { err: error, request_id: requestIdOf(request), method: request.method, url: request.originalUrl },
+        'request failed',
+      );
     }
     if (response.headersSent) return;
     sendProblem(request, response, problem);

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { parseAllowEntry } from '../outbound/target-allowlist';
 
 export const APP_ROLES = ['api', 'worker', 'all', 'migrate'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
@@ -14,20 +15,35 @@ export interface ApiKey {
   scope: ApiScope;
 }
 const DAY_MS = 86_400_000;
+/** 128 bits of hex or base64 at least: a short HMAC key can be guessed from signed requests offline. */
+const MIN_SIGNING_SECRET_LENGTH = 32;
 /** Ten years: a longer retention is a typo, not a policy (0 keeps jobs forever). */
 const MAX_RETENTION_MS = 3_650 * DAY_MS;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** The validated configuration of one process. Built once at boot by `loadConfig`; nothing else reads the environment. */
 export interface AppConfig {
   production: boolean;
   /** Undefined outside production means: start the embedded PostgreSQL. */
   databaseUrl: string | undefined;
+  /**
+   * A direct connection for LISTEN, when DATABASE_URL goes through a transaction pooler (where LISTEN
+   * cannot work). Undefined: LISTEN on DATABASE_URL if it reaches PostgreSQL directly, else poll.
+   */
+  databaseListenUrl: string | undefined;
   role: AppRole;
   port: number;
   dbPoolSize: number;
+  /**
+   * Run the hot-path statements as named prepared statements (parsed once per connection). Off for a
+   * transaction pooler that does not keep them per client (PgBouncer before 1.21).
+   */
+  dbPreparedStatements: boolean;
   /** Server-side statement_timeout of every pool connection; the client gives up a little later. */
   dbStatementTimeoutMs: number;
   /** How long start-up keeps retrying a database that does not answer (0: fail at once). */
@@ -40,6 +56,11 @@ export interface AppConfig {
   leaseMs: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
+  /**
+   * How long a process that serves the API keeps accepting and answering requests after SIGTERM, with
+   * readiness failing, before it closes its listener: load balancers take a moment to stop sending.
+   */
+  shutdownDrainDelayMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
   defaultMaxAttempts: number;
@@ -61,7 +82,25 @@ export interface AppConfig {
   /** How often a worker looks for jobs past retention (one worker at a time across the fleet). */
   retentionSweepIntervalMs: number;
   logLevel: LogLevel;
+  /** auto: human-readable on a terminal outside production, JSON otherwise. */
+  logFormat: LogFormat;
   embeddedDataDir: string;
+  /** Hosts, IPs and CIDRs outbound requests may reach (HTTP_TARGET_ALLOW); empty: none. */
+  httpTargetAllow: string[];
+  /** Signs every outbound request when set. A secret: never log it. */
+  httpTargetSigningSecret: string | undefined;
+  httpTargetFollowRedirects: boolean;
+  /** How much of a response body is read; the rest is never received. */
+  httpTargetMaxResponseBytes: number;
+  /** How long one completion-callback request may take; its lease is twice this. */
+  callbackTimeoutMs: number;
+  /** Delivery attempts of a completion callback before it is given up (state `failed`). */
+  callbackMaxAttempts: number;
+  /** Backoff between callback attempts: base * 2^(attempt - 1), capped at the max. */
+  callbackRetryBaseMs: number;
+  callbackRetryMaxMs: number;
+  /** Paths or package names of handler modules, loaded at boot (HANDLER_MODULES). */
+  handlerModules: string[];
 }
 
 export class ConfigError extends Error {
@@ -84,18 +123,33 @@ export function loadConfig(env: Env = process.env): AppConfig {
       'DATABASE_URL is required when NODE_ENV=production (the embedded database is for development only)',
     );
   }
+  const databaseListenUrl = reader.databaseUrl('DATABASE_LISTEN_URL');
+  if (databaseListenUrl !== undefined && databaseUrl === undefined) {
+    problems.push(
+      'DATABASE_LISTEN_URL needs DATABASE_URL: it is the direct connection beside a pooled DATABASE_URL',
+    );
+  }
   const leaseMs = reader.integer('LEASE_MS', 30_000, 1_000, 3_600_000);
   const retryBaseMs = reader.integer('RETRY_BASE_MS', 1_000, 1, 86_400_000);
   const retryMaxMs = reader.integer('RETRY_MAX_MS', 3_600_000, 1, 604_800_000);
   if (retryMaxMs < retryBaseMs)
     problems.push(`RETRY_MAX_MS must be >= RETRY_BASE_MS (got ${retryMaxMs} < ${retryBaseMs})`);
+  const callbackRetryBaseMs = reader.integer('CALLBACK_RETRY_BASE_MS', 1_000, 1, 3_600_000);
+  const callbackRetryMaxMs = reader.integer('CALLBACK_RETRY_MAX_MS', 600_000, 1, 86_400_000);
+  if (callbackRetryMaxMs < callbackRetryBaseMs) {
+    problems.push(
+      `CALLBACK_RETRY_MAX_MS must be >= CALLBACK_RETRY_BASE_MS (got ${callbackRetryMaxMs} < ${callbackRetryBaseMs})`,
+    );
+  }
 
   const config: AppConfig = {
     production,
     databaseUrl,
+    databaseListenUrl,
     role: reader.oneOf('APP_ROLE', APP_ROLES, 'all'),
     port: reader.integer('PORT', 3000, 0, 65_535),
     dbPoolSize: reader.integer('DB_POOL_SIZE', 10, 2, 1_000),
+    dbPreparedStatements: reader.boolean('DB_PREPARED_STATEMENTS', true),
     dbStatementTimeoutMs: reader.integer('DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
     dbConnectRetryMs: reader.integer('DB_CONNECT_RETRY_MS', 60_000, 0, 3_600_000),
     migrateOnStart: reader.boolean('MIGRATE_ON_START', !production),
@@ -105,6 +159,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     leaseMs,
     sweepIntervalMs: reader.integer('SWEEP_INTERVAL_MS', 5_000, 100, 3_600_000),
     shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
+    shutdownDrainDelayMs: reader.integer('SHUTDOWN_DRAIN_DELAY_MS', production ? 5_000 : 0, 0, 300_000),
     retryBaseMs,
     retryMaxMs,
     defaultMaxAttempts: reader.integer('DEFAULT_MAX_ATTEMPTS', 3, 1, 1_000),
@@ -120,7 +175,17 @@ export function loadConfig(env: Env = process.env): AppConfig {
     retentionCancelledMs: reader.integer('RETENTION_CANCELLED_MS', 7 * DAY_MS, 0, MAX_RETENTION_MS),
     retentionSweepIntervalMs: reader.integer('RETENTION_SWEEP_INTERVAL_MS', 60_000, 100, 86_400_000),
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    logFormat: reader.oneOf('LOG_FORMAT', LOG_FORMATS, 'auto'),
     embeddedDataDir: env.EMBEDDED_PG_DIR?.trim() || '.data/postgres',
+    httpTargetAllow: reader.targetAllowlist('HTTP_TARGET_ALLOW'),
+    httpTargetSigningSecret: reader.secret('HTTP_TARGET_SIGNING_SECRET', MIN_SIGNING_SECRET_LENGTH),
+    httpTargetFollowRedirects: reader.boolean('HTTP_TARGET_FOLLOW_REDIRECTS', false),
+    httpTargetMaxResponseBytes: reader.integer('HTTP_TARGET_MAX_RESPONSE_BYTES', 65_536, 1, 10_485_760),
+    callbackTimeoutMs: reader.integer('CALLBACK_TIMEOUT_MS', 10_000, 100, 600_000),
+    callbackMaxAttempts: reader.integer('CALLBACK_MAX_ATTEMPTS', 15, 1, 1_000),
+    callbackRetryBaseMs,
+    callbackRetryMaxMs,
+    handlerModules: reader.list('HANDLER_MODULES'),
   };
   // An api that answers everyone is never what a production deployment meant by leaving API_KEYS out.
   if (production && runsApi(config.role) && config.apiKeys.length === 0 && !config.authDisabled) {
@@ -231,6 +296,28 @@ class EnvReader {
       }
     }
     return origins;
+  }
+
+  /** Comma-separated hosts, `*.domain`, `*`, IP addresses and CIDRs. */
+  targetAllowlist(name: string): string[] {
+    const entries = this.list(name);
+    for (const entry of entries) {
+      const parsed = parseAllowEntry(entry);
+      if (typeof parsed === 'string') {
+        this.problems.push(`${name} must list host names, *.domain, *, IP addresses or CIDRs (${parsed})`);
+      }
+    }
+    return entries;
+  }
+
+  /** A secret of at least `minLength` characters; messages never show it. */
+  secret(name: string, minLength: number): string | undefined {
+    const value = this.raw(name);
+    if (value !== undefined && value.length < minLength) {
+      this.problems.push(`${name} must be at least ${minLength} characters long (e.g. openssl rand -hex 32)`);
+      return undefined;
+    }
+    return value;
   }
 
   databaseUrl(name: string): string | undefined {

@@ -1,12 +1,19 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { targetConstructorToSchema } from 'class-validator-jsonschema';
 import { validateDto, type FieldProblem } from '../common/dto-validation';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { loadHandlerModules } from './handler-modules';
 import { JOB_HANDLER_METADATA, type JobHandler, type JobHandlerOptions } from './job-handler';
 
+/** One job type this process knows: a built-in (or in-tree) provider, or a handler module's definition. */
 export interface RegisteredHandler {
-  options: JobHandlerOptions;
   handler: JobHandler;
+  description: string;
+  payloadSchema: object;
+  /** The payload's problems, fields under `payload`; empty when it is valid. */
+  validatePayload(payload: object): Promise<FieldProblem[]>;
 }
 
 export interface JobTypeDescription {
@@ -16,8 +23,9 @@ export interface JobTypeDescription {
 }
 
 /**
- * Finds every @JobHandler provider at startup. The API uses it to validate payloads and list job types,
- * the worker to run jobs.
+ * Every job type of this process: the @JobHandler providers, then the definitions of HANDLER_MODULES,
+ * loaded at startup (a bad module stops the boot). The API uses it to validate payloads and list job
+ * types, the worker to run jobs.
  */
 @Injectable()
 export class HandlerRegistry implements OnModuleInit {
@@ -25,9 +33,12 @@ export class HandlerRegistry implements OnModuleInit {
   /** Sorted once: the worker passes it to every claim. */
   private sortedTypes: readonly string[] = [];
 
-  constructor(private readonly discovery: DiscoveryService) {}
+  constructor(
+    private readonly discovery: DiscoveryService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
     for (const wrapper of this.discovery.getProviders()) {
       const { instance, metatype } = wrapper;
       if (!instance || !metatype) continue;
@@ -35,7 +46,16 @@ export class HandlerRegistry implements OnModuleInit {
       if (!options) continue;
       if (this.handlers.has(options.type))
         throw new Error(`Two handlers are registered for job type "${options.type}"`);
-      this.handlers.set(options.type, { options, handler: instance as JobHandler });
+      this.handlers.set(options.type, providerHandler(options, instance as JobHandler));
+    }
+    const loaded = await loadHandlerModules(this.config.handlerModules, new Set(this.handlers.keys()));
+    for (const { definition, validatePayload } of loaded) {
+      this.handlers.set(definition.type, {
+        handler: { run: (payload, context) => definition.run(payload as Record<string, unknown>, context) },
+        description: definition.description,
+        payloadSchema: definition.payload_schema,
+        validatePayload: (payload) => Promise.resolve(validatePayload(payload)),
+      });
     }
     this.sortedTypes = [...this.handlers.keys()].sort();
   }
@@ -50,14 +70,13 @@ export class HandlerRegistry implements OnModuleInit {
 
   describe(): JobTypeDescription[] {
     return this.types().map((type) => {
-      const { options } = this.handlers.get(type)!;
-      const schema = options.payload ? targetConstructorToSchema(options.payload) : { type: 'object' };
-      return { job_type: type, description: options.description, payload_schema: schema };
+      const { description, payloadSchema } = this.handlers.get(type)!;
+      return { job_type: type, description, payload_schema: payloadSchema };
     });
   }
 
   /**
-   * Validates a payload against its handler's DTO; returns the problems, each naming its field. An
+   * Validates a payload against its job type's schema; returns the problems, each naming its field. An
    * unknown job type is a problem of `job_type`, whose message lists the known types.
    */
   async validatePayload(jobType: string, payload: object): Promise<FieldProblem[]> {
@@ -66,7 +85,22 @@ export class HandlerRegistry implements OnModuleInit {
       const known = this.types().join(', ');
       return [{ field: 'job_type', message: `unknown job type "${jobType}"; known types: ${known}` }];
     }
-    if (!registered.options.payload) return [];
-    return (await validateDto(registered.options.payload, payload, 'payload')).problems;
+    return registered.validatePayload(payload);
   }
+}
+
+/** A @JobHandler provider: its payload DTO, then the checks a DTO cannot express. */
+function providerHandler(options: JobHandlerOptions, handler: JobHandler): RegisteredHandler {
+  const dto = options.payload;
+  return {
+    handler,
+    description: options.description,
+    payloadSchema: dto ? targetConstructorToSchema(dto) : { type: 'object' },
+    validatePayload: async (payload) => {
+      if (!dto) return [];
+      const { value, problems } = await validateDto(dto, payload, 'payload');
+      if (problems.length > 0 || !handler.checkPayload) return problems;
+      return handler.checkPayload(value);
+    },
+  };
 }

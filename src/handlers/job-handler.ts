@@ -1,23 +1,8 @@
 import { SetMetadata, type Type } from '@nestjs/common';
+import type { FieldProblem } from '../common/dto-validation';
+import type { JobContext } from './handler-definition';
 
-/** What a handler gets besides its payload. */
-export interface JobContext {
-  jobId: string;
-  /** The attempt number, 1 for the first run; together with jobId it identifies this execution. */
-  attempt: number;
-  /**
-   * Fires when the attempt must stop: its timeout passed, the worker lost its lease, or the worker is
-   * shutting down. A handler that ignores it may run on, but nothing it returns is recorded.
-   */
-  signal: AbortSignal;
-  logger: JobLogger;
-}
-
-export interface JobLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export type { JobContext, JobLogger } from './handler-definition';
 
 /**
  * A job handler: a NestJS provider decorated with @JobHandler. `run` returns a JSON-serialisable result
@@ -25,7 +10,15 @@ export interface JobLogger {
  */
 export interface JobHandler<TPayload extends object = object, TResult = unknown> {
   run(payload: TPayload, context: JobContext): Promise<TResult> | TResult;
+  /**
+   * Checks a payload its DTO has already accepted against rules a DTO cannot express (e.g. the
+   * deployment's allowlist); the API refuses the job with these problems, fields under `payload`.
+   */
+  checkPayload?(payload: TPayload): FieldProblem[];
 }
+
+/** Scalars a handler's error may carry next to `code` and `message`, e.g. `{ status: 503 }`. */
+export type JobErrorDetails = Record<string, string | number | boolean | null>;
 
 export interface JobHandlerOptions {
   /** The job_type clients submit, e.g. `email.send`. */
@@ -47,11 +40,30 @@ export function JobHandler(options: JobHandlerOptions): ClassDecorator {
 
 /** Thrown by a handler to fail the job at once, whatever attempts remain. */
 export class PermanentJobError extends Error {
+  readonly permanent = true;
   constructor(
     message: string,
     readonly code = 'permanent_failure',
+    readonly details?: JobErrorDetails,
   ) {
     super(message);
     this.name = 'PermanentJobError';
+  }
+}
+
+/**
+ * Thrown by a handler to fail this attempt and have the next one start `retryAfterMs` from now (capped by
+ * RETRY_MAX_MS) instead of after the usual backoff, e.g. when a server answered with Retry-After. When no
+ * attempts remain, the job fails as with any error.
+ */
+export class RetryLaterError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+    readonly code = 'retry_later',
+    readonly details?: JobErrorDetails,
+  ) {
+    super(message);
+    this.name = 'RetryLaterError';
   }
 }

@@ -3,6 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { PersistenceModule } from '../persistence/persistence.module';
 import { WorkerModule } from '../worker/worker.module';
 import { HealthController } from './health.controller';
+import { ShutdownState } from './shutdown-state';
 
 @Module({})
 export class HealthModule {
@@ -10,12 +11,10 @@ export class HealthModule {
   static forRole(withWorker: boolean): DynamicModule {
     return {
       module: HealthModule,
-      imports: [
-        TerminusModule.forRoot({ gracefulShutdownTimeoutMs: 0 }),
-        PersistenceModule,
-        ...(withWorker ? [WorkerModule] : []),
-      ],
+      imports: [TerminusModule, PersistenceModule, ...(withWorker ? [WorkerModule] : [])],
       controllers: [HealthController],
+      providers: [ShutdownState],
+      exports: [ShutdownState],
     };
   }
 }

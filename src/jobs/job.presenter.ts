@@ -1,7 +1,13 @@
 import type { JobAttemptEntity } from '../persistence/job-attempt.entity';
-import { AttemptOutcome, JobState } from '../persistence/job-state';
+import { CallbackDeliveryState } from '../persistence/callback-delivery.entity';
+import { AttemptOutcome, JobState, TERMINAL_STATES } from '../persistence/job-state';
 import type { JobEntity } from '../persistence/job.entity';
-import type { AttemptResponse, JobDetailResponse, JobResponse } from './dto/job.response';
+import type {
+  AttemptResponse,
+  JobCallbackResponse,
+  JobDetailResponse,
+  JobResponse,
+} from './dto/job.response';
 
 const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
 
@@ -27,7 +33,21 @@ export function presentJob(job: JobEntity): JobResponse {
     next_attempt_at: waitingForRetry ? iso(job.availableAt) : null,
     cancel_requested_at: iso(job.cancelRequestedAt),
     retry_of: job.retryOf,
+    callback: presentCallback(job),
   };
+}
+
+/**
+ * The callback as it stands. A finished job with a callback_url always has its delivery (the database
+ * creates it in the transition's transaction); a row read by the statement that finished the job cannot
+ * see it yet, and shows it as it is at that moment: pending, no attempt.
+ */
+function presentCallback(job: JobEntity): JobCallbackResponse | null {
+  if (!job.callbackUrl) return null;
+  const delivery = job.callbackDelivery;
+  if (delivery) return { url: delivery.url, state: delivery.state, attempts: delivery.attempts };
+  const finished = TERMINAL_STATES.includes(job.state);
+  return { url: job.callbackUrl, state: finished ? CallbackDeliveryState.Pending : 'waiting', attempts: 0 };
 }
 
 /**

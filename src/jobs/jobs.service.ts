@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { HandlerRegistry, type JobTypeDescription } from '../handlers/handler-registry';
 import { MetricsService } from '../metrics/metrics.service';
+import { OutboundHttpClient } from '../outbound/outbound-http.client';
 import type { JobEntity } from '../persistence/job.entity';
 import { JobRepository, type NewJob } from '../persistence/job.repository';
 import { CreateJobDto } from './dto/create-job.dto';
@@ -26,6 +27,7 @@ import {
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const DEFAULT_PAGE_SIZE = 20;
+const ABSOLUTE_HTTP_URL = /^https?:\/\/\S+$/i;
 /** Jobs per statement of a bulk cancel: each round is a short transaction of its own. */
 const CANCEL_ROUND_SIZE = 1_000;
 /** A long poll reads the job again at least this often, whatever it hears. */
@@ -47,6 +49,7 @@ export class JobsService {
     private readonly registry: HandlerRegistry,
     private readonly finishWaiters: JobFinishWaiters,
     private readonly metrics: MetricsService,
+    private readonly outbound: OutboundHttpClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -56,7 +59,7 @@ export class JobsService {
         { field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' },
       ]);
     }
-    const problems = await this.validatePayload(body);
+    const problems = [...(await this.validatePayload(body)), ...this.validateCallbackUrl(body)];
     if (problems.length > 0) throw new RequestValidationError(problems);
 
     const requestHash = idempotencyKey === undefined ? null : hashRequest(body);
@@ -83,6 +86,9 @@ export class JobsService {
       // The payload can only be checked against a valid job type; then both kinds of problem are listed.
       if (!itemProblems.some((problem) => problem.field === 'job_type' || problem.field === 'payload')) {
         itemProblems.push(...(await this.validatePayload(job)));
+      }
+      if (!itemProblems.some((problem) => problem.field === 'callback_url')) {
+        itemProblems.push(...this.validateCallbackUrl(job));
       }
       for (const problem of itemProblems) problems.push({ index, ...problem });
       jobs.push(job);
@@ -231,6 +237,16 @@ export class JobsService {
     return this.registry.validatePayload(body.job_type, body.payload ?? {});
   }
 
+  /** A callback_url must be one this deployment may call: the rules of HTTP targets (HTTP_TARGET_ALLOW). */
+  private validateCallbackUrl(body: CreateJobDto): FieldError[] {
+    if (typeof body.callback_url !== 'string') return [];
+    // Exactly as given, no blanks around it: what is stored is what the URL parser read.
+    const refusal = ABSOLUTE_HTTP_URL.test(body.callback_url)
+      ? this.outbound.refusalOfUrl(body.callback_url)
+      : 'must be an absolute http or https URL';
+    return refusal ? [{ field: 'callback_url', message: `callback_url: ${refusal}` }] : [];
+  }
+
   private toNewJob(body: CreateJobDto, idempotencyKey: string | null, requestHash: string | null): NewJob {
     return {
       jobType: body.job_type,
@@ -241,6 +257,7 @@ export class JobsService {
       timeoutMs: body.timeout_ms ?? this.config.defaultTimeoutMs,
       idempotencyKey,
       requestHash,
+      callbackUrl: body.callback_url ?? null,
     };
   }
 }

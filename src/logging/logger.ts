@@ -1,13 +1,65 @@
 import { Global, Module, type DynamicModule, type LoggerService } from '@nestjs/common';
-import pino, { type Logger } from 'pino';
-import type { LogLevel } from '../config/app-config';
+import { createRequire } from 'node:module';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type PinoPretty from 'pino-pretty';
+import type { LogFormat, LogLevel } from '../config/app-config';
 
 export const LOGGER = Symbol('LOGGER');
 export type { Logger };
 
-/** Structured JSON logs on stdout, one line per event. */
-export function createLogger(level: LogLevel, base: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { service: 'job-service', ...base }, timestamp: pino.stdTimeFunctions.isoTime });
+export interface LogOutput {
+  /** auto: pretty when stdout is a terminal outside production, JSON otherwise. */
+  format?: LogFormat;
+  production?: boolean;
+  stdoutIsTerminal?: boolean;
+}
+
+/** What `auto` means: people read a terminal, machines read everything else (and production). */
+export function chooseLogFormat(output: LogOutput): 'json' | 'pretty' {
+  const format = output.format ?? 'auto';
+  if (format !== 'auto') return format;
+  return output.stdoutIsTerminal && !output.production ? 'pretty' : 'json';
+}
+
+/**
+ * Logs on stdout, one line per event: JSON, or human-readable lines (pino-pretty) when chooseLogFormat
+ * says so. pino-pretty is a development dependency, absent from the production image: without it the
+ * logs stay JSON, and an explicit LOG_FORMAT=pretty says so in the first line.
+ */
+export function createLogger(
+  level: LogLevel,
+  base: Record<string, unknown> = {},
+  output: LogOutput = {},
+): Logger {
+  const options = {
+    level,
+    base: { service: 'job-service', ...base },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (chooseLogFormat({ stdoutIsTerminal: process.stdout.isTTY, ...output }) === 'json') return pino(options);
+  const pretty = loadPrettyStream();
+  if (pretty) return pino(options, pretty);
+  const logger = pino(options);
+  if (output.format === 'pretty')
+    logger.warn('LOG_FORMAT=pretty needs pino-pretty, which is not installed: JSON logs');
+  return logger;
+}
+
+function loadPrettyStream(): DestinationStream | undefined {
+  let build: typeof PinoPretty;
+  try {
+    build = createRequire(__filename)('pino-pretty') as typeof PinoPretty;
+  } catch {
+    return undefined;
+  }
+  return build({
+    colorize: true,
+    singleLine: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'service,pid,hostname',
+    // Synchronous, like pino's own stdout: the last lines before an exit are not lost.
+    sync: true,
+  });
 }
 
 /** Routes NestJS's own log lines into pino. */

@@ -80,6 +80,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly callbackAttempts = new Counter({
+    name: 'callback_attempts_total',
+    help: 'Completion-callback requests this worker made, by outcome (delivered, retry, failed, lost)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
   /** The database gauges read one snapshot per scrape: the first to collect starts it, the others share it. */
   private reading: { startedAt: number; stats: Promise<JobStats> } | undefined;
 

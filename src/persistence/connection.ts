@@ -24,6 +24,50 @@ export function standaloneConnectionOptions(url: string, applicationName: string
   };
 }
 
+/** How a connection URL reaches PostgreSQL, as seen from one connection made through it. */
+export interface DatabaseRoute {
+  /**
+   * True when a connection pooler stands between us and the server (PgBouncer, a CloudNativePG Pooler):
+   * consecutive transactions of one client connection may run in different server sessions, so nothing
+   * that lives in a session (LISTEN, session settings, named prepared statements before PgBouncer 1.21)
+   * can be relied on across them.
+   */
+  pooled: boolean;
+  /** The statement_timeout a server session on this route starts with, in ms (0: none). */
+  serverStatementTimeoutMs: number;
+}
+
+/**
+ * Connects once through `url` and tells whether it reaches PostgreSQL directly. A server announces its
+ * own process id at connect time (BackendKeyData), the one pg_backend_pid() returns; a pooler answers the
+ * connect itself, with a made-up id of its own, before it has picked any server session.
+ */
+export async function probeDatabaseRoute(url: string): Promise<DatabaseRoute> {
+  const client = new Client({
+    ...standaloneConnectionOptions(url, 'job-service-start'),
+    query_timeout: CONNECT_TIMEOUT_MS,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number; statement_timeout_ms: string }>(
+      `SELECT pg_backend_pid() AS pid,
+              (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS statement_timeout_ms`,
+    );
+    return {
+      pooled: !reachesServerDirectly(client, rows[0].pid),
+      serverStatementTimeoutMs: Number(rows[0].statement_timeout_ms),
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** True when `client` talks to the server session whose pg_backend_pid() is `backendPid` (see probeDatabaseRoute). */
+export function reachesServerDirectly(client: Client, backendPid: number): boolean {
+  return (client as unknown as { processID: number | null }).processID === backendPid;
+}
+
 export interface WaitForDatabaseOptions {
   /** How long to keep retrying a database that does not answer; 0 tries once. */
   retryForMs: number;

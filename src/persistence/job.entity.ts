@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { CallbackDeliveryEntity } from './callback-delivery.entity';
 import type { JobErrorBody } from './job-state';
 import { JobState } from './job-state';
 
@@ -31,4 +32,10 @@ export class JobEntity {
   cancelRequestedAt!: Date | null;
   @Column({ name: 'cancel_reason', type: 'text', nullable: true }) cancelReason!: string | null;
   @Column({ name: 'retry_of', type: 'uuid', nullable: true }) retryOf!: string | null;
+  @Column({ name: 'callback_url', type: 'text', nullable: true }) callbackUrl!: string | null;
+  /**
+   * The delivery of the completion callback, when the job has finished with a callback_url; read with
+   * the job (one statement), not a column of jobs.
+   */
+  callbackDelivery?: CallbackDeliveryEntity | null;
 }

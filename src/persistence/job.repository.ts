@@ -1,15 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { types, type Pool, type PoolClient } from 'pg';
-import { DataSource } from 'typeorm';
+import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import * as CALLBACK_SQL from './callback.sql';
+import { CallbackDeliveryEntity, type CallbackDeliveryState } from './callback-delivery.entity';
 import { JobAttemptEntity } from './job-attempt.entity';
 import type { ClosingOutcome, JobErrorBody } from './job-state';
 import { JobState } from './job-state';
 import { JobEntity } from './job.entity';
 import * as SQL from './job.sql';
+import { JOBS_DATABASE, JobsDatabase } from './jobs-database';
 import { DatabaseUnavailableError, isConnectionError } from './persistence.errors';
-
-export const JOBS_DATA_SOURCE = Symbol('JOBS_DATA_SOURCE');
 
 /** A job to create; the database gives it its job_id. */
 export interface NewJob {
@@ -21,7 +22,22 @@ export interface NewJob {
   timeoutMs: number;
   idempotencyKey: string | null;
   requestHash: string | null;
+  callbackUrl: string | null;
 }
+
+/** A callback delivery a worker has just claimed: attempt `attempt` is its own (fencing token). */
+export interface ClaimedCallback {
+  jobId: string;
+  url: string;
+  attempt: number;
+  createdAt: Date;
+}
+
+/** What became of one delivery attempt: delivered, given up (`failed`), or due again after `retryInMs`. */
+export type CallbackAttemptOutcome =
+  | { state: 'delivered'; status: number }
+  | { state: 'failed'; status: number | null; error: string }
+  | { state: 'retry'; retryInMs: number; status: number | null; error: string };
 
 /** An attempt a worker has just opened: everything it needs to run and to write back (fencing token). */
 export interface ClaimedJob {
@@ -61,6 +77,7 @@ export interface Completion extends AttemptRef {
 }
 
 export interface RescuedAttempt extends AttemptRef {
+  jobType: string;
   workerId: string;
   state: JobState;
 }
@@ -89,6 +106,7 @@ type RawRow = Record<string, unknown>;
 function toRescuedAttempt(row: RawRow): RescuedAttempt {
   return {
     jobId: row.job_id as string,
+    jobType: row.job_type as string,
     attempt: row.attempt as number,
     workerId: row.worker_id as string,
     state: row.state as JobState,
@@ -104,7 +122,11 @@ const parseTimestamp = types.getTypeParser(types.builtins.TIMESTAMPTZ) as (text:
  */
 @Injectable()
 export class JobRepository {
-  constructor(@Inject(JOBS_DATA_SOURCE) private readonly dataSource: DataSource) {}
+  private readonly dataSource: DataSource;
+
+  constructor(@Inject(JOBS_DATABASE) private readonly database: JobsDatabase) {
+    this.dataSource = database.dataSource;
+  }
 
   /**
    * Inserts all jobs atomically. The answer has one entry per input job, in input order: the stored row,
@@ -122,6 +144,7 @@ export class JobRepository {
           timeout_ms: job.timeoutMs,
           idempotency_key: job.idempotencyKey,
           request_hash: job.requestHash,
+          callback_url: job.callbackUrl,
         })),
       ),
     ]);
@@ -130,8 +153,9 @@ export class JobRepository {
     return stored;
   }
 
+  /** The job holding idempotency key `key`, with its callback delivery when it has one (same statement). */
   async findByIdempotencyKey(key: string): Promise<JobEntity | null> {
-    return this.guard(() => this.dataSource.getRepository(JobEntity).findOneBy({ idempotencyKey: key }));
+    return this.guard(() => this.jobsWithDeliveries().where('job.idempotency_key = :key', { key }).getOne());
   }
 
   /** One job and its closed attempt records (oldest first), read from one snapshot; null if no such job. */
@@ -139,8 +163,18 @@ export class JobRepository {
     const [row] = await this.prepared('find-job-with-attempts', SQL.FIND_JOB_WITH_ATTEMPTS, [jobId]);
     if (!row) return null;
     const records = row.attempt_records as RawRow[];
+    const job = this.toJobEntity(row);
+    const delivery = row.callback_delivery as { url: string; state: string; attempts: number } | null;
+    job.callbackDelivery = delivery
+      ? Object.assign(new CallbackDeliveryEntity(), {
+          jobId,
+          url: delivery.url,
+          state: delivery.state as CallbackDeliveryState,
+          attempts: delivery.attempts,
+        })
+      : null;
     return {
-      job: this.toJobEntity(row),
+      job,
       attempts: records.map((record) =>
         Object.assign(new JobAttemptEntity(), {
           jobId,
@@ -155,10 +189,13 @@ export class JobRepository {
     };
   }
 
-  /** One page of jobs, newest first (job_id is a UUIDv7, so id order is creation order). */
+  /**
+   * One page of jobs, newest first (job_id is a UUIDv7, so id order is creation order), each with its
+   * callback delivery when it has one (same statement).
+   */
   async listJobs(query: ListJobsQuery): Promise<JobEntity[]> {
     return this.guard(() => {
-      const builder = this.dataSource.getRepository(JobEntity).createQueryBuilder('job');
+      const builder = this.jobsWithDeliveries();
       if (query.state) builder.andWhere('job.state = :state', { state: query.state });
       if (query.jobType) builder.andWhere('job.job_type = :jobType', { jobType: query.jobType });
       if (query.beforeJobId) builder.andWhere('job.job_id < :before', { before: query.beforeJobId });
@@ -191,11 +228,19 @@ export class JobRepository {
     }));
   }
 
-  /** Extends the leases this worker still holds; the answer lists exactly those (others were rescued). */
+  /**
+   * Extends the leases this worker still holds; the answer lists exactly those (others were rescued).
+   * Runs on the lease pool, never queued behind job writes waiting for a connection of the main pool.
+   */
   async renewLeases(workerId: string, attempts: AttemptRef[], leaseMs: number): Promise<RenewedAttempt[]> {
     if (attempts.length === 0) return [];
     const live = JSON.stringify(attempts.map((a) => ({ job_id: a.jobId, attempt: a.attempt })));
-    const rows = await this.prepared('renew-leases', SQL.RENEW_LEASES, [workerId, live, leaseMs]);
+    const rows = await this.prepared(
+      'renew-leases',
+      SQL.RENEW_LEASES,
+      [workerId, live, leaseMs],
+      this.database.leasePool,
+    );
     return rows.map((row) => ({
       jobId: row.job_id as string,
       attempt: row.attempt as number,
@@ -288,6 +333,45 @@ export class JobRepository {
   async retryAsNewJob(jobId: string): Promise<JobEntity | null> {
     const [row] = await this.query(SQL.RETRY_AS_NEW_JOB, [jobId]);
     return row ? this.toJobEntity(row) : null;
+  }
+
+  /**
+   * Atomically opens an attempt on up to `limit` due callback deliveries for this worker, leased for
+   * `leaseMs`; never hands one delivery to two claimers while the lease holds.
+   */
+  async claimDueCallbacks(limit: number, workerId: string, leaseMs: number): Promise<ClaimedCallback[]> {
+    const rows = await this.prepared('claim-due-callbacks', CALLBACK_SQL.CLAIM_DUE_CALLBACKS, [
+      limit,
+      workerId,
+      leaseMs,
+    ]);
+    return rows.map((row) => ({
+      jobId: row.job_id as string,
+      url: row.url as string,
+      attempt: row.attempts as number,
+      createdAt: row.created_at as Date,
+    }));
+  }
+
+  /**
+   * Records the outcome of this worker's delivery attempt. False: the attempt was no longer ours (its
+   * lease ran out and another worker claimed the delivery), and nothing changed.
+   */
+  async recordCallbackAttempt(
+    workerId: string,
+    callback: ClaimedCallback,
+    outcome: CallbackAttemptOutcome,
+  ): Promise<boolean> {
+    const rows = await this.prepared('record-callback-attempt', CALLBACK_SQL.RECORD_CALLBACK_ATTEMPT, [
+      callback.jobId,
+      callback.attempt,
+      workerId,
+      outcome.state,
+      outcome.state === 'retry' ? Math.max(0, Math.round(outcome.retryInMs)) : 0,
+      outcome.status,
+      outcome.state === 'delivered' ? null : outcome.error,
+    ]);
+    return rows.length === 1;
   }
 
   /** Stops every worker claiming jobs of `jobType` from its next claim on (idempotent). */
@@ -387,6 +471,20 @@ export class JobRepository {
   }
 
   /**
+   * Jobs finished per minute and terminal state over the last `minutes` minutes, oldest first, the
+   * current minute last (see READ_FINISHES_PER_MINUTE): reads the per-second counters, never the jobs.
+   */
+  async readFinishesPerMinute(minutes: number): Promise<FinishesInMinute[]> {
+    const rows = await this.query(SQL.READ_FINISHES_PER_MINUTE, [minutes]);
+    return rows.map((row) => ({
+      minute: row.minute as Date,
+      completed: Number(row.completed),
+      failed: Number(row.failed),
+      cancelled: Number(row.cancelled),
+    }));
+  }
+
+  /**
    * One batch of the retention task, in one transaction: unless another worker took the turn within
    * `minIntervalMs` (then it returns null at once), it drops finish counts older than `finishesKeptMs`
    * and, with a `retention` policy, deletes up to `limit` expired jobs along the walk of the primary key
@@ -458,15 +556,37 @@ export class JobRepository {
 
   /**
    * Runs a hot-path statement as a named prepared statement: each connection parses and plans it once,
-   * not on every call, which matters for small, frequent claims and completions.
+   * not on every call, which matters for small, frequent claims and completions. With prepared statements
+   * off (DB_PREPARED_STATEMENTS=false) it runs unnamed, parsed on every call: a transaction pooler that
+   * hands each transaction to any server session (PgBouncer before 1.21) loses named statements between
+   * transactions ("prepared statement ... does not exist", or "already exists" in the next session).
    */
-  private async prepared(name: string, text: string, values: unknown[]): Promise<RawRow[]> {
-    return this.guard(async () => (await this.pool.query<RawRow>({ name, text, values })).rows);
+  private async prepared(
+    name: string,
+    text: string,
+    values: unknown[],
+    pool: Pool = this.pool,
+  ): Promise<RawRow[]> {
+    const statement = this.database.preparedStatements ? { name, text, values } : { text, values };
+    return this.guard(async () => (await pool.query<RawRow>(statement)).rows);
   }
 
   /** Other statements go straight to the pg pool too: plain rows, no ORM work per call. */
   private async query(sql: string, params: unknown[]): Promise<RawRow[]> {
     return this.guard(async () => (await this.pool.query<RawRow>(sql, params)).rows);
+  }
+
+  /** Jobs, each with its callback delivery (or none) as `callbackDelivery`. */
+  private jobsWithDeliveries(): SelectQueryBuilder<JobEntity> {
+    return this.dataSource
+      .getRepository(JobEntity)
+      .createQueryBuilder('job')
+      .leftJoinAndMapOne(
+        'job.callbackDelivery',
+        CallbackDeliveryEntity,
+        'delivery',
+        'delivery.job_id = job.job_id',
+      );
   }
 
   /** Maps a raw `jobs` row by the entity's own column metadata, so the two can never disagree. */
@@ -508,6 +628,14 @@ export interface JobStats {
   pausedJobTypes: string[];
   /** How long the longest-waiting claimable job has been due; null when none is due. */
   oldestDueAgeMs: number | null;
+}
+
+/** Jobs that reached each terminal state within one minute (starting at `minute`). */
+export interface FinishesInMinute {
+  minute: Date;
+  completed: number;
+  failed: number;
+  cancelled: number;
 }
 
 /** How long terminal jobs are kept after they finished, per state; 0 keeps them forever. */

@@ -27,6 +27,28 @@ const CANCEL_ERROR = (reason: string): string =>
  */
 export const JOBS_FINISHED_CHANNEL = 'job_service_jobs_finished';
 
+/**
+ * A job is due: claimable (available_at is NULL while leased or terminal) and its time has come. The one
+ * definition of "due" for the claim, the counts of due work and the autoscaler's query; written so that
+ * jobs_claim_idx (claimable rows only) serves it.
+ */
+export const DUE = `available_at IS NOT NULL AND available_at <= now()`;
+
+/**
+ * The work the worker fleet has: due jobs of types that are not paused, plus attempts running now. The
+ * autoscaler (KEDA's PostgreSQL trigger in deploy/k8s/worker.yaml, rendered from this constant by
+ * `npm run k8s:render`) divides it by WORKER_CONCURRENCY for the number of workers. Counting only due jobs
+ * scaled workers down while long jobs still ran once the backlog drained, and their attempts were released
+ * `interrupted` and started over. Running attempts come from the counters the triggers keep (job_counts.live,
+ * a few hundred rows), never a scan of the table; due jobs from the claim index, so the cost grows with the
+ * backlog only. Types no worker has a handler for count as due: the database cannot know them.
+ */
+export const WORKER_DEMAND = `
+SELECT (SELECT count(*) FROM jobs
+        WHERE ${DUE}
+          AND job_type <> ALL(ARRAY(SELECT job_type FROM job_type_pauses)))
+     + (SELECT coalesce(sum(live), 0)::bigint FROM job_counts) AS demand`;
+
 /** Columns a worker needs to run a claimed attempt. */
 const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_attempts, j.max_attempts, j.timeout_ms,
   j.attempt_started_at, j.lease_expires_at`;
@@ -46,7 +68,7 @@ export const CLAIM_DUE = `
 WITH due AS (
   SELECT job_id, available_at AS due_at
   FROM jobs
-  WHERE available_at IS NOT NULL AND available_at <= now()
+  WHERE ${DUE}
     AND job_type = ANY(ARRAY(SELECT unnest($4::text[]) EXCEPT SELECT job_type FROM job_type_pauses))
   ORDER BY priority DESC, available_at, job_id
   LIMIT $1
@@ -139,7 +161,7 @@ RETURNING job_id`;
 export const COUNT_DUE_WITHOUT_HANDLER = `
 SELECT job_type, count(*)::int AS due
 FROM jobs
-WHERE available_at IS NOT NULL AND available_at <= now() AND job_type <> ALL($1::text[])
+WHERE ${DUE} AND job_type <> ALL($1::text[])
 GROUP BY job_type`;
 
 /**
@@ -203,13 +225,14 @@ export const CANCEL_MATCHING = cancelJobs(`
   FOR UPDATE SKIP LOCKED`);
 
 /**
- * A new job repeating failed or cancelled job $1: same type, payload, priority, max_attempts and
- * timeout_ms, due now, linked by retry_of. No row when job $1 is in another state (or does not exist).
+ * A new job repeating failed or cancelled job $1: same type, payload, priority, max_attempts, timeout_ms
+ * and callback_url, due now, linked by retry_of. No row when job $1 is in another state (or does not exist).
  */
 export const RETRY_AS_NEW_JOB = `
 WITH inserted AS (
-  INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms, retry_of)
-  SELECT job_id_v7(), job_type, payload, priority, now(), now(), max_attempts, timeout_ms, job_id
+  INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms, retry_of,
+                    callback_url)
+  SELECT job_id_v7(), job_type, payload, priority, now(), now(), max_attempts, timeout_ms, job_id, callback_url
   FROM jobs
   WHERE job_id = $1 AND state IN ('failed', 'cancelled')
   RETURNING *
@@ -278,7 +301,7 @@ closed AS (
                           THEN j.run_at END
   FROM expired
   WHERE j.job_id = expired.job_id AND j.lease_expires_at < now()
-  RETURNING j.job_id, j.attempts, j.worker_id, j.attempt_started_at, j.state, j.error
+  RETURNING j.job_id, j.job_type, j.attempts, j.worker_id, j.attempt_started_at, j.state, j.error
 ),
 recorded AS (
   INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
@@ -287,7 +310,7 @@ recorded AS (
          CASE WHEN state = 'cancelled' THEN error ELSE $2::jsonb END
   FROM closed
 )
-SELECT job_id, attempts AS attempt, worker_id, state FROM closed`;
+SELECT job_id, job_type, attempts AS attempt, worker_id, state FROM closed`;
 
 /** The oldest expired leases, passing over the jobs in $3 (rows this sweep already found it cannot close). */
 export const RESCUE_EXPIRED_LEASES = rescueExpiredLeases('job_id <> ALL($3::uuid[])');
@@ -320,15 +343,16 @@ export const INSERT_JOBS = `
 WITH input AS (
   SELECT job_id_v7() AS job_id, n.*
   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (job_type text, payload jsonb, priority integer,
-       run_at timestamptz, max_attempts integer, timeout_ms integer, idempotency_key text, request_hash text))
+       run_at timestamptz, max_attempts integer, timeout_ms integer, idempotency_key text, request_hash text,
+       callback_url text))
        WITH ORDINALITY AS n(job_type, payload, priority, run_at, max_attempts, timeout_ms, idempotency_key,
-                            request_hash, ord)
+                            request_hash, callback_url, ord)
 ),
 inserted AS (
   INSERT INTO jobs (job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms,
-                    idempotency_key, request_hash)
+                    idempotency_key, request_hash, callback_url)
   SELECT job_id, job_type, payload, priority, coalesce(run_at, now()), coalesce(run_at, now()),
-         max_attempts, timeout_ms, idempotency_key, request_hash
+         max_attempts, timeout_ms, idempotency_key, request_hash, callback_url
   FROM input
   ORDER BY ord
   ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -342,9 +366,10 @@ JOIN input USING (job_id),
      )) AS wake`;
 
 /**
- * Job $1 with its attempt records, oldest first, in one statement: both come from one snapshot. Read in
- * two statements, an attempt closed or opened in between shows up twice, or beyond the job's `attempts`.
- * Timestamps travel as text in the server's own format, so they are parsed exactly as the job's columns are.
+ * Job $1 with its attempt records, oldest first, and its callback delivery (NULL when it has none), in one
+ * statement: all come from one snapshot. Read in two statements, an attempt closed or opened in between
+ * shows up twice, or beyond the job's `attempts`. Timestamps travel as text in the server's own format, so
+ * they are parsed exactly as the job's columns are.
  */
 export const FIND_JOB_WITH_ATTEMPTS = `
 SELECT j.*,
@@ -354,7 +379,10 @@ SELECT j.*,
                                                    'outcome', a.outcome, 'error', a.error)
                                  ORDER BY a.attempt)
                  FROM job_attempts a
-                 WHERE a.job_id = j.job_id), '[]') AS attempt_records
+                 WHERE a.job_id = j.job_id), '[]') AS attempt_records,
+       (SELECT json_build_object('url', d.url, 'state', d.state, 'attempts', d.attempts)
+        FROM callback_deliveries d
+        WHERE d.job_id = j.job_id) AS callback_delivery
 FROM jobs j
 WHERE j.job_id = $1`;
 
@@ -398,6 +426,35 @@ SELECT
                        ORDER BY j.available_at LIMIT 1) AS oldest
    WHERE p.priority IS NOT NULL AND oldest.available_at <= now()) AS oldest_due_age_ms`;
 
+/**
+ * Jobs that reached each terminal state per minute over the last $1 minutes (the current, unfinished
+ * minute last), one row per minute, zero-filled: from job_finishes, the per-second counts the triggers on
+ * jobs keep, never from jobs. The WHERE is a range on the first column of its primary key, so the cost is
+ * bounded by the seconds asked for ($1 × 60 × job types × states × shards rows at most), not by the jobs
+ * the table holds; a dashboard asks for the whole hour once and then for the last two minutes.
+ */
+export const READ_FINISHES_PER_MINUTE = `
+WITH window_start AS (
+  SELECT date_trunc('minute', now()) - ($1::int - 1) * interval '1 minute' AS at
+),
+finished AS (
+  SELECT date_trunc('minute', f.finished_second) AS minute,
+         sum(f.jobs) FILTER (WHERE f.state = 'completed') AS completed,
+         sum(f.jobs) FILTER (WHERE f.state = 'failed') AS failed,
+         sum(f.jobs) FILTER (WHERE f.state = 'cancelled') AS cancelled
+  FROM job_finishes f, window_start w
+  WHERE f.finished_second >= w.at
+  GROUP BY 1
+)
+SELECT minutes.minute,
+       coalesce(finished.completed, 0) AS completed,
+       coalesce(finished.failed, 0) AS failed,
+       coalesce(finished.cancelled, 0) AS cancelled
+FROM window_start w
+CROSS JOIN LATERAL generate_series(w.at, date_trunc('minute', now()), interval '1 minute') AS minutes(minute)
+LEFT JOIN finished USING (minute)
+ORDER BY minutes.minute`;
+
 /** The retention task's turn (see takeTurn), with how far its walk of the primary key has come. */
 export const TAKE_RETENTION_TURN = takeTurn('retention_sweeps', 's.walked_to');
 
@@ -409,7 +466,9 @@ DELETE FROM job_finishes WHERE finished_second < now() - $1 * interval '1 millis
  * One batch of retention: looks at the next $6 jobs after id $1 in primary-key order, among those
  * created more than $2 ms ago (job ids are UUIDv7: their first 48 bits are the creation time in ms), and
  * deletes the ones that are completed, failed or cancelled with finished_at older than $3, $4 or $5 ms
- * respectively (0: kept forever). Their attempt records go with them (ON DELETE CASCADE). No index on
+ * respectively (0: kept forever). Their attempt records and callback deliveries go with them (ON DELETE
+ * CASCADE); a job whose callback is still pending is kept (the database refuses its delete) until the
+ * delivery settles, and a later lap of the walk deletes it. No index on
  * finished_at is needed (one would make every completion a non-HOT update): a job finishes after it is
  * created, so none created after the horizon can qualify. Terminal rows never change and nothing else
  * locks them, so the delete waits on nobody. Returns the last id looked at (the walk's next start), how
@@ -431,6 +490,7 @@ expired AS (
        LATERAL (SELECT CASE state WHEN 'completed' THEN $3::bigint WHEN 'failed' THEN $4::bigint
                                   WHEN 'cancelled' THEN $5::bigint END AS kept_ms) AS retention
   WHERE retention.kept_ms > 0 AND finished_at < now() - retention.kept_ms * interval '1 millisecond'
+    AND NOT EXISTS (SELECT 1 FROM callback_deliveries d WHERE d.job_id = scanned.job_id AND d.state = 'pending')
 ),
 deleted AS (
   DELETE FROM jobs j USING expired WHERE j.job_id = expired.job_id RETURNING j.state

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { HandlerRegistry } from '../handlers/handler-registry';
 import { JobState } from '../persistence/job-state';
 import { JobRepository } from '../persistence/job.repository';
+import type { FinishesPerMinuteResponse } from './dto/finishes-per-minute.response';
 import type { JobTypeStatsResponse, JobsByStateResponse, StatsResponse } from './dto/stats.response';
 
 const noJobs = (): JobsByStateResponse => ({ pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 });
@@ -42,6 +43,18 @@ export class StatsService {
         failed: finished[JobState.Failed] ?? 0,
         cancelled: finished[JobState.Cancelled] ?? 0,
       },
+    };
+  }
+
+  async finishesPerMinute(minutes: number): Promise<FinishesPerMinuteResponse> {
+    const rows = await this.repository.readFinishesPerMinute(minutes);
+    return {
+      minutes: rows.map(({ minute, completed, failed, cancelled }) => ({
+        minute: minute.toISOString(),
+        completed,
+        failed,
+        cancelled,
+      })),
     };
   }
 }

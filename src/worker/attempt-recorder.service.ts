@@ -86,7 +86,10 @@ export class AttemptRecorder {
         )) ?? false
       );
     } catch (error) {
-      this.logger.error({ err: error, job_id: attempt.job.jobId }, 'recording a cancelled attempt failed');
+      this.logger.error(
+        { err: error, ...attempt.logFields(this.config.workerId) },
+        'recording a cancelled attempt failed',
+      );
       return false;
     }
   }
@@ -127,7 +130,14 @@ export class AttemptRecorder {
         },
       );
     } catch (error) {
-      this.logger.warn({ err: error, jobs: batch.length }, 'the database refused a completion write');
+      this.logger.warn(
+        {
+          err: error,
+          job_ids: batch.map((item) => item.attempt.job.jobId),
+          worker_id: this.config.workerId,
+        },
+        'the database refused a completion write',
+      );
       return 'refused';
     }
   }
@@ -146,14 +156,17 @@ export class AttemptRecorder {
       return (await this.whileLeaseHolds([attempt], () => write(error))) ?? false;
     } catch (refusal) {
       this.logger.error(
-        { err: refusal, job_id: attempt.job.jobId, attempt: attempt.job.attempt, error },
+        { err: refusal, ...attempt.logFields(this.config.workerId), error },
         'the database refused the error of an attempt; recording a plain one instead',
       );
     }
     try {
       return (await this.whileLeaseHolds([attempt], () => write(UNSTORABLE_ERROR))) ?? false;
     } catch (refusal) {
-      this.logger.error({ err: refusal, job_id: attempt.job.jobId }, 'recording an attempt outcome failed');
+      this.logger.error(
+        { err: refusal, ...attempt.logFields(this.config.workerId) },
+        'recording an attempt outcome failed',
+      );
       return false;
     }
   }
@@ -169,7 +182,10 @@ export class AttemptRecorder {
         return await write();
       } catch (error) {
         if (!(error instanceof DatabaseUnavailableError)) throw error;
-        this.logger.warn('database unavailable while recording an attempt outcome; retrying');
+        this.logger.warn(
+          { jobs: attempts.length, worker_id: this.config.workerId },
+          'database unavailable while recording an attempt outcome; retrying',
+        );
         await sleep(RETRY_WRITE_EVERY_MS);
       }
     }

@@ -13,6 +13,8 @@ import {
   JobCancelledError,
   LeaseLostError,
   WorkerShutdownError,
+  isPermanentFailure,
+  requestedRetryDelayMs,
   toJobError,
 } from './attempt-errors';
 import { AttemptRecorder } from './attempt-recorder.service';
@@ -53,9 +55,10 @@ export class JobRunner {
   async run(attempt: LiveAttempt, onHandlerDone: () => void = () => undefined): Promise<void> {
     const { job } = attempt;
     let log: Logger | undefined;
-    // Most attempts never log: build the child logger only when something is said.
-    const logger = (): Logger =>
-      (log ??= this.logger.child({ job_id: job.jobId, job_type: job.jobType, attempt: job.attempt }));
+    // Most attempts never log at the usual levels: build the child logger only when something is said.
+    const logger = (): Logger => (log ??= this.logger.child(attempt.logFields(this.config.workerId)));
+    const debug = this.logger.isLevelEnabled('debug');
+    if (debug) logger().debug('attempt started');
     const started = performance.now();
     const registered = this.registry.get(job.jobType);
     const execution: Execution = registered
@@ -68,6 +71,7 @@ export class JobRunner {
     onHandlerDone();
     try {
       const outcome = await this.record(attempt, execution, logger);
+      if (debug) logger().debug({ outcome, duration_ms: Math.round(seconds * 1000) }, 'attempt finished');
       this.metrics.attemptDuration.observe({ job_type: job.jobType, outcome }, seconds);
       this.metrics.attemptsFinished.inc({ job_type: job.jobType, outcome });
     } catch (error) {
@@ -177,9 +181,16 @@ export class JobRunner {
       const error = reason instanceof AttemptTimeoutError ? reason : new AttemptTimeoutError(job.timeoutMs);
       return this.recordFailure(attempt, AttemptOutcome.TimedOut, toJobError(error), false, log);
     }
-    const permanent = execution.error instanceof PermanentJobError;
+    const permanent = isPermanentFailure(execution.error);
     if (!permanent) log().warn({ err: execution.error }, 'attempt failed');
-    return this.recordFailure(attempt, AttemptOutcome.Failed, toJobError(execution.error), permanent, log);
+    return this.recordFailure(
+      attempt,
+      AttemptOutcome.Failed,
+      toJobError(execution.error),
+      permanent,
+      log,
+      requestedRetryDelayMs(execution.error),
+    );
   }
 
   private async recordFailure(
@@ -188,6 +199,7 @@ export class JobRunner {
     error: ReturnType<typeof toJobError>,
     permanent: boolean,
     log: () => Logger,
+    requestedDelayMs?: number,
   ): Promise<AttemptOutcome> {
     const { job } = attempt;
     const failures = job.failedAttempts + 1;
@@ -197,7 +209,11 @@ export class JobRunner {
       log().info({ error }, 'job failed');
       return outcome;
     }
-    const delayMs = retryDelayMs(failures, this.config.retryBaseMs, this.config.retryMaxMs);
+    // A delay the handler asked for (a server's Retry-After) replaces the backoff, within the same cap.
+    const delayMs =
+      requestedDelayMs === undefined
+        ? retryDelayMs(failures, this.config.retryBaseMs, this.config.retryMaxMs)
+        : Math.min(requestedDelayMs, this.config.retryMaxMs);
     if (!(await this.recorder.scheduleRetry(attempt, outcome, error, delayMs))) return AttemptOutcome.Lost;
     log().info({ error, retry_in_ms: delayMs }, 'attempt failed; retry scheduled');
     return outcome;

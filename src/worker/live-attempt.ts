@@ -1,6 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import type { AttemptRef, ClaimedJob } from '../persistence/job.repository';
 
+export interface AttemptLogFields {
+  job_id: string;
+  job_type: string;
+  attempt: number;
+  worker_id: string;
+}
+
 /**
  * One attempt this worker is running. Its lease deadline is kept on the local monotonic clock and is
  * always earlier than the database's lease_expires_at: it counts from the moment the claim (or the last
@@ -16,6 +23,16 @@ export class LiveAttempt {
     private readonly leaseMs: number,
   ) {
     this.deadline = leaseSentAt + leaseMs;
+  }
+
+  /** The fields every log line about this attempt carries. */
+  logFields(workerId: string): AttemptLogFields {
+    return {
+      job_id: this.job.jobId,
+      job_type: this.job.jobType,
+      attempt: this.job.attempt,
+      worker_id: workerId,
+    };
   }
 
   get ref(): AttemptRef {

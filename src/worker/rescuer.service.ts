@@ -68,8 +68,11 @@ export class RescuerService {
           this.logger.warn(
             {
               job_id: attempt.jobId,
+              job_type: attempt.jobType,
               attempt: attempt.attempt,
-              lost_worker: attempt.workerId,
+              // The attempt's worker, the one that stopped renewing; the sweep's own is rescued_by.
+              worker_id: attempt.workerId,
+              rescued_by: this.config.workerId,
               job_state: attempt.state,
             },
             'lease expired: attempt closed as lost',

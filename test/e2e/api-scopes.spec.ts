@@ -32,6 +32,8 @@ const ROUTES: Record<string, ApiScope | 'public'> = {
   'GET /jobs/:job_id': 'read',
   'GET /job-types': 'read',
   'GET /stats': 'read',
+  'GET /stats/finished-per-minute': 'read',
+  'GET /auth/whoami': 'read',
   'POST /jobs': 'write',
   'POST /jobs/batch': 'write',
   'POST /jobs/cancel': 'admin',

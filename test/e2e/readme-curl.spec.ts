@@ -45,7 +45,11 @@ describe('the curl lines of README.md, against a test instance', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await startTestApp(db.url, { role: 'all' });
+    // The hosts the README's http job and callback name may be called: POST /jobs refuses others.
+    app = await startTestApp(db.url, {
+      role: 'all',
+      httpTargetAllow: ['hooks.example.com', 'orders.internal.example'],
+    });
     await app.listen(0, '127.0.0.1');
     port = (app.getHttpServer().address() as AddressInfo).port;
     scratch = mkdtempSync(join(tmpdir(), 'readme-curl-'));

@@ -700,6 +700,7 @@ class RescueCommand implements Cmd {
         const fails = job.failedAttempts + 1 >= job.maxAttempts;
         expect(r).toEqual({
           jobId: job.jobId,
+          jobType: 'noop',
           attempt: job.live!.attempt,
           workerId: job.live!.workerId,
           state: fails ? 'failed' : 'running',

@@ -78,7 +78,7 @@ describe('fenced writes, lease renewal and rescue', () => {
 
     const rescued = await repository.rescueExpiredLeases(100);
     expect(rescued).toEqual({
-      rescued: [{ jobId, attempt: 1, workerId: 'worker-a', state: 'running' }],
+      rescued: [{ jobId, jobType: 'noop', attempt: 1, workerId: 'worker-a', state: 'running' }],
       refused: [],
     });
     expect(await records(jobId)).toEqual([

@@ -29,13 +29,30 @@ export function readmeBlocks(): CodeBlock[] {
   return blocks;
 }
 
-/** The `curl` commands of the README's shell blocks, continuation lines joined, in order. */
+/**
+ * The `curl` commands of the README's shell blocks, in order: a line ending in a backslash, or inside a
+ * single-quoted string, goes on to the next.
+ */
 export function readmeCurlCommands(): { command: string; line: number }[] {
   const commands: { command: string; line: number }[] = [];
   for (const block of readmeBlocks().filter((candidate) => candidate.language === 'bash')) {
-    const joined = block.code.replace(/\\\n\s*/g, '');
-    for (const command of joined.split('\n')) {
-      if (/^curl\s/.test(command.trim())) commands.push({ command: command.trim(), line: block.line });
+    let pending = '';
+    let continued = false;
+    for (const text of block.code.split('\n')) {
+      if (pending === '' && text.trim().startsWith('#')) continue;
+      pending =
+        pending === '' ? text : `${pending}${continued ? '' : '\n'}${continued ? text.trimStart() : text}`;
+      continued = false;
+      const insideQuotes = (pending.match(/'/g)?.length ?? 0) % 2 === 1;
+      if (insideQuotes) continue;
+      if (pending.endsWith('\\')) {
+        pending = `${pending.slice(0, -1).trimEnd()} `;
+        continued = true;
+        continue;
+      }
+      const command = pending.trim();
+      if (/^curl\s/.test(command)) commands.push({ command, line: block.line });
+      pending = '';
     }
   }
   return commands;

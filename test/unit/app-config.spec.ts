@@ -28,6 +28,9 @@ describe('loadConfig', () => {
       corsOrigins: [],
       rateLimitPerMinute: undefined,
       logLevel: 'info',
+      logFormat: 'auto',
+      databaseListenUrl: undefined,
+      dbPreparedStatements: true,
     });
   });
 
@@ -54,8 +57,11 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://ops.example.com, http://localhost:8080',
       RATE_LIMIT_PER_MINUTE: '600',
       LOG_LEVEL: 'debug',
+      LOG_FORMAT: 'json',
       MIGRATE_ON_START: 'false',
       WORKER_ID: 'worker-a',
+      DATABASE_LISTEN_URL: 'postgresql://u:p@db-direct:5432/jobs',
+      DB_PREPARED_STATEMENTS: 'false',
     });
     expect(config).toMatchObject({
       databaseUrl: 'postgres://u:p@db:5432/jobs',
@@ -86,8 +92,11 @@ describe('loadConfig', () => {
       corsOrigins: ['https://ops.example.com', 'http://localhost:8080'],
       rateLimitPerMinute: 600,
       logLevel: 'debug',
+      logFormat: 'json',
       migrateOnStart: false,
       workerId: 'worker-a',
+      databaseListenUrl: 'postgresql://u:p@db-direct:5432/jobs',
+      dbPreparedStatements: false,
     });
   });
 
@@ -114,6 +123,30 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/LEASE_MS must be a whole number from 1000/);
     expect(problems.join('\n')).toMatch(/DATABASE_URL must be a postgres/);
     expect(problems.join('\n')).toMatch(/LOG_LEVEL must be one of/);
+  });
+
+  it('validates DATABASE_LISTEN_URL, DB_PREPARED_STATEMENTS and LOG_FORMAT', () => {
+    const problems = (env: Record<string, string>): string => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (error) {
+        return (error as ConfigError).problems.join('\n');
+      }
+    };
+    expect(
+      problems({
+        DATABASE_URL: 'postgres://db/jobs',
+        DATABASE_LISTEN_URL: 'http://db/jobs',
+        DB_PREPARED_STATEMENTS: 'sometimes',
+        LOG_FORMAT: 'xml',
+      }),
+    ).toMatch(
+      /DATABASE_LISTEN_URL must be a postgres[^\n]*\n.*DB_PREPARED_STATEMENTS must be true or false \(got "sometimes"\)\n.*LOG_FORMAT must be one of auto, json, pretty/,
+    );
+    expect(problems({ DATABASE_LISTEN_URL: 'postgres://db/jobs' })).toMatch(
+      /DATABASE_LISTEN_URL needs DATABASE_URL/,
+    );
   });
 
   it('refuses fractional and out-of-range numbers', () => {
@@ -152,6 +185,23 @@ describe('loadConfig', () => {
     // A worker or a migration serves no API.
     expect(loadConfig({ ...production, APP_ROLE: 'worker' }).apiKeys).toEqual([]);
     expect(() => loadConfig({ API_KEYS: 'k1', AUTH_DISABLED: 'true' })).toThrow(/contradict/);
+  });
+
+  it('waits 5 s before closing the listener in production, not at all elsewhere, and validates the delay', () => {
+    const production = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgresql://db/jobs',
+      AUTH_DISABLED: 'true',
+    };
+    expect(loadConfig({}).shutdownDrainDelayMs).toBe(0);
+    expect(loadConfig(production).shutdownDrainDelayMs).toBe(5_000);
+    expect(loadConfig({ ...production, SHUTDOWN_DRAIN_DELAY_MS: '0' }).shutdownDrainDelayMs).toBe(0);
+    expect(loadConfig({ SHUTDOWN_DRAIN_DELAY_MS: '1500' }).shutdownDrainDelayMs).toBe(1_500);
+    for (const bad of ['-1', '2.5', 'soon', '300001']) {
+      expect(() => loadConfig({ SHUTDOWN_DRAIN_DELAY_MS: bad })).toThrow(
+        /SHUTDOWN_DRAIN_DELAY_MS must be a whole number from 0 to 300000/,
+      );
+    }
   });
 
   it('refuses a bad API_KEYS entry without repeating the key', () => {
@@ -216,6 +266,35 @@ describe('loadConfig', () => {
       }
     }
     expect(() => loadConfig({ RETENTION_SWEEP_INTERVAL_MS: '0' })).toThrow(/RETENTION_SWEEP_INTERVAL_MS/);
+  });
+
+  it('reads the completion-callback settings, with documented defaults, and refuses a cap below the base', () => {
+    expect(loadConfig({})).toMatchObject({
+      callbackTimeoutMs: 10_000,
+      callbackMaxAttempts: 15,
+      callbackRetryBaseMs: 1_000,
+      callbackRetryMaxMs: 600_000,
+    });
+    expect(
+      loadConfig({
+        CALLBACK_TIMEOUT_MS: '2500',
+        CALLBACK_MAX_ATTEMPTS: '4',
+        CALLBACK_RETRY_BASE_MS: '50',
+        CALLBACK_RETRY_MAX_MS: '800',
+      }),
+    ).toMatchObject({
+      callbackTimeoutMs: 2_500,
+      callbackMaxAttempts: 4,
+      callbackRetryBaseMs: 50,
+      callbackRetryMaxMs: 800,
+    });
+    expect(() => loadConfig({ CALLBACK_TIMEOUT_MS: '0' })).toThrow(
+      /CALLBACK_TIMEOUT_MS must be a whole number/,
+    );
+    expect(() => loadConfig({ CALLBACK_MAX_ATTEMPTS: 'many' })).toThrow(/CALLBACK_MAX_ATTEMPTS/);
+    expect(() => loadConfig({ CALLBACK_RETRY_BASE_MS: '1000', CALLBACK_RETRY_MAX_MS: '10' })).toThrow(
+      /CALLBACK_RETRY_MAX_MS must be >= CALLBACK_RETRY_BASE_MS/,
+    );
   });
 
   it('maps roles to what they run', () => {

@@ -18,7 +18,9 @@ const checks = (description: string, example: Record<string, unknown>): ApiPrope
 });
 
 const READY_CHECKS = {
+  shutdown: { status: 'up' },
   database: { status: 'up' },
+  schema: { status: 'up', migrations: 6 },
   worker: { status: 'up', live_attempts: 3 },
   rescue: { status: 'up', last_completed_ms_ago: 1840 },
 };

@@ -10,6 +10,7 @@ import {
   IsString,
   Matches,
   Max,
+  MaxLength,
   Min,
   ValidateBy,
   ValidateIf,
@@ -104,6 +105,19 @@ export class CreateJobDto {
   @Min(1)
   @Max(86_400_000)
   timeout_ms?: number;
+
+  @ApiPropertyOptional({
+    description:
+      'Absolute http(s) URL allowed by HTTP_TARGET_ALLOW. When the job is completed, failed or cancelled, ' +
+      'the job (as GET /jobs/{job_id} shows it) is POSTed there, signed like HTTP targets, at least once.',
+    format: 'uri',
+    maxLength: 2048,
+    example: 'https://hooks.example.com/jobs/finished',
+  })
+  @IfPresent()
+  @IsString()
+  @MaxLength(2048)
+  callback_url?: string;
 }
 
 export class CreateJobsBatchDto {

@@ -44,6 +44,7 @@ const pendingJob: JobResponse = {
   next_attempt_at: null,
   cancel_requested_at: null,
   retry_of: null,
+  callback: null,
 };
 
 const succeeded: AttemptResponse = {

@@ -62,6 +62,14 @@ export class AttemptResponse {
   error!: JobErrorResponse | null;
 }
 
+export class JobCallbackResponse {
+  url!: string;
+  state!: string;
+  attempts!: number;
+}
+
+const CALLBACK_STATES = ['waiting', 'pending', 'delivered', 'failed'];
+
 export class JobResponse {
   @ApiProperty({ format: 'uuid', example: EXAMPLE_JOB_ID }) job_id!: string;
   @ApiProperty({ example: 'echo' }) job_type!: string;
@@ -133,6 +141,26 @@ export class JobResponse {
     example: null,
   })
   retry_of!: string | null;
+  // Inline, as `error` is: a nullable object.
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    description: 'The completion callback (callback_url); null when the job has none',
+    required: ['url', 'state', 'attempts'],
+    properties: {
+      url: { type: 'string', example: 'https://hooks.example.com/jobs/finished' },
+      state: {
+        type: 'string',
+        enum: CALLBACK_STATES,
+        description:
+          'waiting: the job has not finished; pending: to be delivered (or being retried); delivered: a 2xx ' +
+          'answer came; failed: given up after CALLBACK_MAX_ATTEMPTS attempts',
+      },
+      attempts: { type: 'integer', minimum: 0, description: 'Delivery attempts started so far' },
+    },
+    example: null,
+  })
+  callback!: JobCallbackResponse | null;
 }
 
 export class JobDetailResponse extends JobResponse {

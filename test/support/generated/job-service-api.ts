@@ -42,7 +42,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Readiness: the database answers and, in a worker, the claim loop is turning and rescue sweeps are completing */
+    /** Readiness: not shutting down, the schema has every migration of this code and, in a worker, the database answers, the claim loop is turning and rescue sweeps are completing. An api stays ready while the database is down (reported under error.database) and answers requests with 503. */
     get: operations['HealthController_ready'];
     put?: never;
     post?: never;
@@ -253,6 +253,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/stats/finished-per-minute': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Jobs completed, failed and cancelled per minute, over up to the last hour
+     * @description Read from the per-second finish counters the database keeps (the same ones as finished_last_minute in GET /stats), never from the jobs table: the cost depends on the minutes asked for, not on how many jobs there are. The operator dashboard draws its throughput chart from it.
+     */
+    get: operations['StatsController_finishesPerMinute'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/auth/whoami': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The presented key's scope
+     * @description 200 with the scope of the key in the Authorization header, 401 for a missing or unknown key. Without API_KEYS every request is let in: then scope is admin and key_required false. Never echoes the key.
+     */
+    get: operations['AuthController_whoami'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -357,8 +397,15 @@ export interface components {
       /**
        * @description The checks that are up: database, and in a worker the claim loop and rescue
        * @example {
+       *       "shutdown": {
+       *         "status": "up"
+       *       },
        *       "database": {
        *         "status": "up"
+       *       },
+       *       "schema": {
+       *         "status": "up",
+       *         "migrations": 6
        *       },
        *       "worker": {
        *         "status": "up",
@@ -393,8 +440,15 @@ export interface components {
       /**
        * @description Every check
        * @example {
+       *       "shutdown": {
+       *         "status": "up"
+       *       },
        *       "database": {
        *         "status": "up"
+       *       },
+       *       "schema": {
+       *         "status": "up",
+       *         "migrations": 6
        *       },
        *       "worker": {
        *         "status": "up",
@@ -451,6 +505,12 @@ export interface components {
        * @example 60000
        */
       timeout_ms?: number;
+      /**
+       * Format: uri
+       * @description Absolute http(s) URL allowed by HTTP_TARGET_ALLOW. When the job is completed, failed or cancelled, the job (as GET /jobs/{job_id} shows it) is POSTed there, signed like HTTP targets, at least once.
+       * @example https://hooks.example.com/jobs/finished
+       */
+      callback_url?: string;
     };
     JobResponse: {
       /**
@@ -550,6 +610,21 @@ export interface components {
        * @example null
        */
       retry_of: string | null;
+      /**
+       * @description The completion callback (callback_url); null when the job has none
+       * @example null
+       */
+      callback?: {
+        /** @example https://hooks.example.com/jobs/finished */
+        url: string;
+        /**
+         * @description waiting: the job has not finished; pending: to be delivered (or being retried); delivered: a 2xx answer came; failed: given up after CALLBACK_MAX_ATTEMPTS attempts
+         * @enum {string}
+         */
+        state: 'waiting' | 'pending' | 'delivered' | 'failed';
+        /** @description Delivery attempts started so far */
+        attempts: number;
+      } | null;
     };
     CreateJobsBatchDto: {
       /**
@@ -717,6 +792,21 @@ export interface components {
        * @example null
        */
       retry_of: string | null;
+      /**
+       * @description The completion callback (callback_url); null when the job has none
+       * @example null
+       */
+      callback?: {
+        /** @example https://hooks.example.com/jobs/finished */
+        url: string;
+        /**
+         * @description waiting: the job has not finished; pending: to be delivered (or being retried); delivered: a 2xx answer came; failed: given up after CALLBACK_MAX_ATTEMPTS attempts
+         * @enum {string}
+         */
+        state: 'waiting' | 'pending' | 'delivered' | 'failed';
+        /** @description Delivery attempts started so far */
+        attempts: number;
+      } | null;
       /** @description Every attempt, oldest first */
       attempt_history: components['schemas']['AttemptResponse'][];
     };
@@ -838,6 +928,37 @@ export interface components {
       /** @description Jobs that reached each terminal state within the last minute (counted by whole seconds) */
       finished_last_minute: components['schemas']['FinishedLastMinuteResponse'];
     };
+    FinishesInMinuteResponse: {
+      /**
+       * Format: date-time
+       * @description Start of the minute
+       * @example 2026-11-28T12:20:00.000Z
+       */
+      minute: string;
+      /** @example 2310 */
+      completed: number;
+      /** @example 4 */
+      failed: number;
+      /** @example 0 */
+      cancelled: number;
+    };
+    FinishesPerMinuteResponse: {
+      /** @description One entry per minute, oldest first, zero-filled; the last is the current minute, still counting */
+      minutes: components['schemas']['FinishesInMinuteResponse'][];
+    };
+    WhoamiResponse: {
+      /**
+       * @description The key's scope; admin when the API needs no key (every endpoint is open then)
+       * @example read
+       * @enum {string}
+       */
+      scope: 'read' | 'write' | 'admin';
+      /**
+       * @description False when the API serves every request without a key
+       * @example true
+       */
+      key_required: boolean;
+    };
   };
   responses: never;
   parameters: never;
@@ -934,7 +1055,7 @@ export interface operations {
           'application/json': components['schemas']['ReadinessResponse'];
         };
       };
-      /** @description Not ready: shutting down, database unreachable, worker loop stalled, or no rescue sweep completed for 5 intervals; checks tells which */
+      /** @description Not ready, with each check under `checks`: shutting down, schema missing migrations, or (in a worker) database unreachable, worker loop stalled, or no rescue sweep completed for 5 intervals */
       503: {
         headers: {
           /** @description Seconds to wait before trying again */
@@ -1943,6 +2064,129 @@ export interface operations {
       };
       /** @description The database is unreachable; the request changed nothing, retry later */
       503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After': number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+    };
+  };
+  StatsController_finishesPerMinute: {
+    parameters: {
+      query?: {
+        /** @description How many minutes to return, the current one included (default 60). A client that keeps the history asks for the hour once, then for the last 2 minutes on each refresh. */
+        minutes?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['FinishesPerMinuteResponse'];
+        };
+      };
+      /** @description minutes is not an integer from 1 to 60 */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description API_KEYS is set and the request has no valid `Authorization: Bearer <key>` */
+      401: {
+        headers: {
+          /** @description The authentication scheme to use */
+          'WWW-Authenticate': 'Bearer';
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description The key's scope is too small for this endpoint */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description Over RATE_LIMIT_PER_MINUTE for this key; Retry-After says when to try again */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After': number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description The database is unreachable; the request changed nothing, retry later */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After': number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+    };
+  };
+  AuthController_whoami: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WhoamiResponse'];
+        };
+      };
+      /** @description API_KEYS is set and the request has no valid `Authorization: Bearer <key>` */
+      401: {
+        headers: {
+          /** @description The authentication scheme to use */
+          'WWW-Authenticate': 'Bearer';
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description The key's scope is too small for this endpoint */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemResponse'];
+        };
+      };
+      /** @description Over RATE_LIMIT_PER_MINUTE for this key; Retry-After says when to try again */
+      429: {
         headers: {
           /** @description Seconds to wait before trying again */
           'Retry-After': number;

@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+/**
+ * What one job costs the database on the hot path, for the scale-out arithmetic in the README: CPU time of
+ * the PostgreSQL backend that runs the statements (read from /proc, so it counts the server's work only,
+ * not the wait for a busy machine's CPU), WAL bytes written, and statements, per job. It runs the service's
+ * own statements (JobRepository, built) on one connection to a PostgreSQL of its own (embedded, stock
+ * settings but fsync off), so no other client's work is counted:
+ *   1. create: one POST /jobs each (one INSERT ... RETURNING with its NOTIFY);
+ *   2. claim and complete the way a worker at WORKER_CONCURRENCY does, `--batch` per claim and per
+ *      completion statement (10, the default; 1 is a worker that finds one job at a time).
+ * Background work (autovacuum, checkpoints, WAL sending to replicas) is not in the figures.
+ *
+ *   npm run build && node bench/db-cost.js [--jobs 20000] [--batch 10]
+ */
+const { readFileSync, mkdtempSync, rmSync, chmodSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
+const { createDataSource, runMigrations } = require('../dist/persistence/data-source');
+const { JobRepository } = require('../dist/persistence/job.repository');
+
+const TICKS_PER_SECOND = 100;
+
+function option(name, fallback) {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
+}
+
+/** User + system CPU of a process in ms (fields 14 and 15 of /proc/<pid>/stat, in clock ticks). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+async function main() {
+  const jobs = option('jobs', 20_000);
+  const batch = option('batch', 10);
+  const folder = mkdtempSync(join(tmpdir(), 'job-service-db-cost-'));
+  chmodSync(folder, 0o755);
+  const server = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres'), ephemeral: true });
+  const dataSource = createDataSource({ url: server.url, poolSize: 1 });
+  try {
+    await runMigrations(server.url);
+    await dataSource.initialize();
+    const repository = new JobRepository(dataSource);
+    const [{ pid }] = await dataSource.query('SELECT pg_backend_pid() AS pid');
+    const walBytes = async () =>
+      Number((await dataSource.query(`SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes`))[0].bytes);
+    const newJob = {
+      jobType: 'noop',
+      payload: { n: 1 },
+      priority: 0,
+      runAt: null,
+      maxAttempts: 3,
+      timeoutMs: 60_000,
+      idempotencyKey: null,
+      requestHash: null,
+    };
+
+    const create = async (count) => {
+      for (let i = 0; i < count; i++) await repository.insertJobs([newJob]);
+      return count;
+    };
+    const drain = async () => {
+      let statements = 0;
+      for (;;) {
+        const claimed = await repository.claimDue(batch, 'db-cost-worker', 30_000, ['noop']);
+        statements++;
+        if (claimed.length === 0) return statements;
+        await repository.markCompleted(
+          'db-cost-worker',
+          claimed.map((job) => ({ jobId: job.jobId, attempt: job.attempt, resultJson: 'null' })),
+        );
+        statements++;
+      }
+    };
+    const measure = async (work) => {
+      const cpuBefore = cpuMs(pid);
+      const walBefore = await walBytes();
+      const started = performance.now();
+      const statements = await work();
+      const wallMs = performance.now() - started;
+      const cpu = cpuMs(pid) - cpuBefore;
+      const wal = (await walBytes()) - walBefore;
+      return {
+        backend_cpu_ms_per_job: +(cpu / jobs).toFixed(4),
+        wal_bytes_per_job: Math.round(wal / jobs),
+        statements_per_job: +(statements / jobs).toFixed(3),
+        wall_ms_per_job: +(wallMs / jobs).toFixed(4),
+      };
+    };
+
+    // Warm-up: plans, caches, the claim index and the counter rows.
+    await create(1_000);
+    await drain();
+    const created = await measure(() => create(jobs));
+    const claimedAndCompleted = await measure(drain);
+    const report = {
+      postgres: (await dataSource.query('SHOW server_version'))[0].server_version,
+      jobs,
+      batch,
+      create: created,
+      claim_and_complete: claimedAndCompleted,
+      total_backend_cpu_ms_per_job: +(created.backend_cpu_ms_per_job + claimedAndCompleted.backend_cpu_ms_per_job).toFixed(4),
+      total_wal_bytes_per_job: created.wal_bytes_per_job + claimedAndCompleted.wal_bytes_per_job,
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } finally {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await server.stop();
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack ?? error}\n`);
+  process.exit(1);
+});

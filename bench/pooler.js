@@ -1,0 +1,312 @@
+#!/usr/bin/env node
+/**
+ * Direct connections against PgBouncer in transaction pooling mode: `npm run bench:pooler` (builds first).
+ * Four worker processes and one api, each with its defaults (WORKER_CONCURRENCY=10, DB_POOL_SIZE=10,
+ * WORKER_POLL_INTERVAL_MS=1000), in four setups:
+ *
+ *   direct, prepared statements on       DATABASE_URL to the server (the default setup)
+ *   direct, prepared statements off      the same with DB_PREPARED_STATEMENTS=false: what turning them off costs
+ *   PgBouncer + DATABASE_LISTEN_URL      DATABASE_URL through PgBouncer, LISTEN on a direct connection
+ *   PgBouncer, polling                   DATABASE_URL through PgBouncer, no LISTEN: workers poll
+ *
+ * PgBouncer (Debian's package) runs as a child process: transaction mode, default_pool_size 10, so the
+ * 50 client connections of the five processes share 10 server connections. Each setup gets a database of
+ * its own. Measured in each:
+ *   - throughput: --jobs noop jobs created while their type is paused, then resumed; jobs/s until all completed;
+ *   - enqueue-to-start latency: --rate POST /jobs per second for --seconds to the idle fleet; from each job's
+ *     created_at to its attempt's start, on the database clock.
+ * Uses DATABASE_URL's server if set, else an embedded PostgreSQL with stock settings.
+ *
+ *   npm run bench:pooler
+ *   npm run bench:pooler -- --jobs 5000 --rate 50 --seconds 5      # a quick check that it works end to end
+ */
+const { execFileSync, spawn } = require('node:child_process');
+const { chmodSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { createServer } = require('node:net');
+const os = require('node:os');
+const { join } = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { Client } = require('pg');
+const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
+const { runMigrations } = require('../dist/persistence/data-source');
+
+const MAIN = join(__dirname, '..', 'dist', 'main.js');
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 ? args[index + 1] : fallback;
+};
+const JOBS = Number(option('jobs', '20000'));
+const RATE = Number(option('rate', '100'));
+const SECONDS = Number(option('seconds', '20'));
+const WORKERS = 4;
+const BOUNCER_POOL_SIZE = 10;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (message) => process.stderr.write(`${message}\n`);
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function withClient(url, work) {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function withDatabase(url, name) {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+/** PgBouncer in transaction mode in front of `serverUrl`'s server; as root it runs as `postgres`. */
+async function startPgBouncer(serverUrl) {
+  const server = new URL(serverUrl);
+  const user = decodeURIComponent(server.username || 'postgres');
+  const password = server.password ? ` password=${decodeURIComponent(server.password)}` : '';
+  const port = await freePort();
+  const dir = mkdtempSync(join(os.tmpdir(), 'bench-pgbouncer-'));
+  chmodSync(dir, 0o755);
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `* = host=${server.hostname} port=${server.port || 5432} user=${user}${password}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${join(dir, 'users.txt')}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${BOUNCER_POOL_SIZE}`,
+      'max_client_conn = 1000',
+      '',
+    ].join('\n'),
+    { mode: 0o644 },
+  );
+  writeFileSync(join(dir, 'users.txt'), `"${user}" ""\n`, { mode: 0o644 });
+  const runAs = process.getuid?.() === 0 ? ['-u', 'postgres'] : [];
+  const child = spawn('pgbouncer', [...runAs, join(dir, 'pgbouncer.ini')], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { PATH: `${process.env.PATH}:/usr/sbin` },
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const url = (name) => {
+    const through = new URL(withDatabase(serverUrl, name));
+    through.host = `127.0.0.1:${port}`;
+    return through.toString();
+  };
+  for (let i = 0; ; i++) {
+    try {
+      await withClient(url('postgres'), (client) => client.query('SELECT 1'));
+      break;
+    } catch (error) {
+      if (child.exitCode !== null || i > 100) throw new Error(`PgBouncer did not start: ${error}`);
+      await sleep(100);
+    }
+  }
+  const version = execFileSync('sh', ['-c', 'PATH=$PATH:/usr/sbin pgbouncer --version'], { encoding: 'utf8' }).split('\n')[0];
+  return {
+    url,
+    version,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startService(env) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${baseUrl}/health/ready`)).ok) break;
+    } catch {
+      // not up yet
+    }
+    if (child.exitCode !== null || i > 1200) throw new Error(`service did not start (${JSON.stringify(env)})`);
+    await sleep(100);
+  }
+  return {
+    baseUrl,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+async function post(baseUrl, path, body) {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+async function measure(setup, directUrl, env) {
+  const api = await startService({ ...env, APP_ROLE: 'api' });
+  const workers = await Promise.all(
+    Array.from({ length: WORKERS }, (_, n) => startService({ ...env, APP_ROLE: 'worker', WORKER_ID: `bench-${n + 1}` })),
+  );
+  try {
+    // Throughput: a backlog made while paused, then drained.
+    await post(api.baseUrl, '/job-types/noop/pause');
+    await withClient(directUrl, (client) =>
+      client.query(
+        `INSERT INTO jobs (job_id, job_type, payload, run_at, available_at, max_attempts, timeout_ms)
+         SELECT job_id_v7(), 'noop', '{}', now(), now(), 3, 60000 FROM generate_series(1, $1)`,
+        [JOBS],
+      ),
+    );
+    const startedAt = performance.now();
+    await post(api.baseUrl, '/job-types/noop/resume');
+    for (;;) {
+      const { rows } = await withClient(directUrl, (client) =>
+        client.query(`SELECT count(*)::int AS n FROM jobs WHERE state = 'completed'`),
+      );
+      if (rows[0].n >= JOBS) break;
+      if (performance.now() - startedAt > 600_000) throw new Error(`${setup}: the backlog did not drain in 10 minutes`);
+      await sleep(50);
+    }
+    const drainSeconds = (performance.now() - startedAt) / 1000;
+    await sleep(2_000);
+
+    // Latency: jobs sent one by one at a steady rate to an idle fleet.
+    const sent = [];
+    const every = 1000 / RATE;
+    const latencyStart = performance.now();
+    for (let i = 0; i < RATE * SECONDS; i++) {
+      const due = latencyStart + i * every;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      sent.push(post(api.baseUrl, '/jobs', { job_type: 'noop' }).then((job) => job.job_id));
+    }
+    const ids = await Promise.all(sent);
+    for (;;) {
+      const { rows } = await withClient(directUrl, (client) =>
+        client.query(`SELECT count(*)::int AS n FROM jobs WHERE job_id = ANY($1) AND state = 'completed'`, [ids]),
+      );
+      if (rows[0].n === ids.length) break;
+      await sleep(100);
+    }
+    const { rows } = await withClient(directUrl, (client) =>
+      client.query(
+        `SELECT extract(epoch FROM started_at - created_at) * 1000 AS ms FROM jobs WHERE job_id = ANY($1)`,
+        [ids],
+      ),
+    );
+    const latencies = rows.map((row) => Number(row.ms)).sort((a, b) => a - b);
+    return {
+      setup,
+      jobs_per_second: Math.round(JOBS / drainSeconds),
+      latency_ms: {
+        p50: Math.round(percentile(latencies, 50)),
+        p95: Math.round(percentile(latencies, 95)),
+        p99: Math.round(percentile(latencies, 99)),
+        max: Math.round(latencies[latencies.length - 1]),
+      },
+    };
+  } finally {
+    await Promise.all([api, ...workers].map((service) => service.stop()));
+  }
+}
+
+async function main() {
+  let embedded;
+  let folder;
+  let serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) {
+    folder = mkdtempSync(join(os.tmpdir(), 'job-service-bench-'));
+    chmodSync(folder, 0o755);
+    log('starting an embedded PostgreSQL (stock settings)');
+    embedded = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres') });
+    serverUrl = embedded.url;
+  }
+  const bouncer = await startPgBouncer(serverUrl);
+  const results = [];
+  const setups = [
+    ['direct, prepared statements on', (direct) => ({ DATABASE_URL: direct })],
+    ['direct, prepared statements off', (direct) => ({ DATABASE_URL: direct, DB_PREPARED_STATEMENTS: 'false' })],
+    [
+      'PgBouncer + DATABASE_LISTEN_URL',
+      (direct, pooled) => ({ DATABASE_URL: pooled, DATABASE_LISTEN_URL: direct, DB_PREPARED_STATEMENTS: 'false' }),
+    ],
+    ['PgBouncer, polling', (_direct, pooled) => ({ DATABASE_URL: pooled, DB_PREPARED_STATEMENTS: 'false' })],
+  ];
+  let postgres;
+  try {
+    for (const [index, [setup, env]] of setups.entries()) {
+      const name = `job_service_bench_pooler_${process.pid}_${index}`;
+      await withClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+      const direct = withDatabase(serverUrl, name);
+      try {
+        await runMigrations(direct);
+        // Behind the pooler statement_timeout comes from the database, as the README says to set it.
+        await withClient(direct, (client) => client.query(`ALTER DATABASE ${name} SET statement_timeout = 30000`));
+        postgres ??= await withClient(direct, async (client) => (await client.query('SHOW server_version')).rows[0].server_version);
+        log(`${setup}: ${JOBS} jobs, then ${RATE}/s for ${SECONDS} s`);
+        const result = await measure(setup, direct, env(direct, bouncer.url(name)));
+        log(`  ${JSON.stringify(result)}`);
+        results.push(result);
+      } finally {
+        await withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+      }
+    }
+  } finally {
+    await bouncer.stop();
+    await embedded?.stop();
+    if (folder) rmSync(folder, { recursive: true, force: true });
+  }
+  const report = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      memory_gb: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      postgres,
+      pgbouncer: bouncer.version,
+    },
+    options: { jobs: JOBS, rate: RATE, seconds: SECONDS, workers: WORKERS, pgbouncer_pool_size: BOUNCER_POOL_SIZE },
+    results,
+  };
+  const out = (line) => process.stdout.write(`${line}\n`);
+  out(JSON.stringify(report, null, 2));
+  out('\n| setup | jobs/s | latency p50 | p95 | p99 | max |\n|---|---|---|---|---|---|');
+  for (const r of results) {
+    const l = r.latency_ms;
+    out(`| ${r.setup} | ${r.jobs_per_second} | ${l.p50} ms | ${l.p95} ms | ${l.p99} ms | ${l.max} ms |`);
+  }
+}
+
+main().catch((error) => {
+  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(1);
+});

@@ -1,0 +1,128 @@
+/**
+ * What the benchmark scripts share: starting the service as deployed, scratch databases, and the few
+ * statistics they print.
+ */
+const { spawn } = require('node:child_process');
+const { readFileSync } = require('node:fs');
+const { createServer } = require('node:net');
+const { join } = require('node:path');
+const { Client } = require('pg');
+
+const MAIN = join(__dirname, '..', 'dist', 'main.js');
+
+/** Workers and the API run with the image's NODE_OPTIONS (see the Dockerfile), as deployed; so do the peers. */
+const NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(__dirname, '..', 'Dockerfile'), 'utf8'))?.[1] ?? '';
+
+/** A time-ordered UUIDv7 for a past time `t` (SQL expression), for finished jobs seeded as history. */
+const UUID_V7 = (t) =>
+  `(lpad(to_hex((extract(epoch FROM ${t}) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 3)
+    || to_hex(8 + floor(random() * 4)::int) || substr(md5(random()::text), 1, 15))::uuid`;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (message) => process.stderr.write(`${message}\n`);
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** CPU time (user + system) a process has used so far, in seconds. */
+function processCpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of the line, counted in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Starts `node dist/main` with `env` and waits until /health/ready answers. */
+async function startService(env) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, NODE_OPTIONS, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${baseUrl}/health/ready`)).ok) break;
+    } catch {
+      // not up yet
+    }
+    if (child.exitCode !== null || i > 300) throw new Error(`service did not start (${JSON.stringify(env)})`);
+    await sleep(100);
+  }
+  // Boot work is not the work being measured; the peers, too, count CPU from when their worker starts.
+  const cpuAtReady = processCpuSeconds(child.pid);
+  return {
+    baseUrl,
+    pid: child.pid,
+    /** Peak resident set size so far, in MB (VmHWM). */
+    peakRssMb() {
+      const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      return match ? Number(match[1]) / 1024 : NaN;
+    },
+    cpuSecondsSinceReady() {
+      return processCpuSeconds(child.pid) - cpuAtReady;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function withClient(url, work) {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Runs `sql` with the database's triggers off for this session only. The schema refuses TRUNCATE and the
+ * deletion of young or unfinished jobs; the benchmark's own database is scratch space, a superuser may.
+ */
+async function withTriggersOff(client, sql, params) {
+  await client.query('SET session_replication_role = replica');
+  try {
+    return await client.query(sql, params);
+  } finally {
+    await client.query('SET session_replication_role = DEFAULT');
+  }
+}
+
+/** `CREATE DATABASE <name>` on the server of `serverUrl`; returns the new database's URL and how to drop it. */
+async function createDatabase(serverUrl, name) {
+  await withClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  const parsed = new URL(serverUrl);
+  parsed.pathname = `/${name}`;
+  return { url: parsed.toString(), drop: () => withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) };
+}
+
+module.exports = {
+  MAIN,
+  NODE_OPTIONS,
+  UUID_V7,
+  sleep,
+  log,
+  percentile,
+  freePort,
+  processCpuSeconds,
+  startService,
+  withClient,
+  withTriggersOff,
+  createDatabase,
+};
