@@ -15,23 +15,26 @@
  *   npm run bench:retention
  *   npm run bench:retention -- --rows 200000 --baseline-seconds 10     # a quick check of the harness
  */
-const { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
-const os = require('node:os');
+const { mkdirSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { Client } = require('pg');
-const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
 const { runMigrations } = require('../dist/persistence/data-source');
 const { JOBS_DUE_CHANNEL } = require('../dist/persistence/job.sql');
-const { UUID_V7, sleep, log, percentile, startService, withClient, createDatabase } = require('./support');
+const {
+  UUID_V7,
+  sleep,
+  log,
+  percentile,
+  startService,
+  withClient,
+  createDatabase,
+  numberOption,
+  scratchServer,
+} = require('./support');
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const index = args.indexOf(`--${name}`);
-  return Number(index >= 0 ? args[index + 1] : fallback);
-};
-const ROWS = option('rows', 10_000_000);
-const RATE = option('rate', 200);
-const BASELINE_SECONDS = option('baseline-seconds', 60);
+const ROWS = numberOption('rows', 10_000_000);
+const RATE = numberOption('rate', 200);
+const BASELINE_SECONDS = numberOption('baseline-seconds', 60);
 const SEED_CHUNK = 1_000_000;
 const DAY_S = 86_400;
 
@@ -125,16 +128,8 @@ async function counterTotal(baseUrl, name) {
 }
 
 async function main() {
-  let embedded;
-  let serverUrl = process.env.DATABASE_URL;
-  let folder;
-  if (!serverUrl) {
-    folder = mkdtempSync(join(os.tmpdir(), 'job-service-retention-'));
-    chmodSync(folder, 0o755);
-    embedded = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres') });
-    serverUrl = embedded.url;
-  }
-  const database = await createDatabase(serverUrl, `retention_bench_${process.pid}`);
+  const server = await scratchServer('retention');
+  const database = await createDatabase(server.url, `retention_bench_${process.pid}`);
   const report = { date: new Date().toISOString(), rows: ROWS, rate: RATE, baseline_seconds: BASELINE_SECONDS };
   try {
     await runMigrations(database.url);
@@ -200,8 +195,7 @@ async function main() {
     log(`written to ${file}`);
   } finally {
     await database.drop().catch(() => undefined);
-    if (embedded) await embedded.stop();
-    if (folder) rmSync(folder, { recursive: true, force: true });
+    await server.stop();
   }
 }
 

@@ -7,22 +7,13 @@
  * absolute times do. Uses DATABASE_URL's server if set (in a database of its own, dropped at the end), else
  * an embedded PostgreSQL with stock settings.
  */
-const { chmodSync, mkdtempSync, rmSync } = require('node:fs');
-const os = require('node:os');
-const { join } = require('node:path');
 const { Client } = require('pg');
 const SQL = require('../dist/persistence/job.sql');
-const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
 const { runMigrations } = require('../dist/persistence/data-source');
-const { log, createDatabase } = require('./support');
+const { log, createDatabase, numberOption, scratchServer } = require('./support');
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const index = args.indexOf(`--${name}`);
-  return Number(index >= 0 ? args[index + 1] : fallback);
-};
-const ROUNDS = option('rounds', 40);
-const BATCH = option('batch', 100);
+const ROUNDS = numberOption('rounds', 40);
+const BATCH = numberOption('batch', 100);
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -58,16 +49,8 @@ async function profile(url) {
 }
 
 async function main() {
-  let embedded;
-  let folder;
-  let serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) {
-    folder = mkdtempSync(join(os.tmpdir(), 'job-service-profile-'));
-    chmodSync(folder, 0o755);
-    embedded = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres') });
-    serverUrl = embedded.url;
-  }
-  const database = await createDatabase(serverUrl, `statement_profile_${process.pid}`);
+  const server = await scratchServer('profile');
+  const database = await createDatabase(server.url, `statement_profile_${process.pid}`);
   try {
     await runMigrations(database.url);
     const times = await profile(database.url);
@@ -80,8 +63,7 @@ async function main() {
     log(`${ROUNDS} rounds; EXPLAIN ANALYZE's own timing overhead is included in every figure`);
   } finally {
     await database.drop().catch(() => undefined);
-    if (embedded) await embedded.stop();
-    if (folder) rmSync(folder, { recursive: true, force: true });
+    await server.stop();
   }
 }
 

@@ -3,7 +3,8 @@
  * statistics they print.
  */
 const { spawn } = require('node:child_process');
-const { readFileSync } = require('node:fs');
+const { chmodSync, mkdtempSync, readFileSync, rmSync } = require('node:fs');
+const os = require('node:os');
 const { createServer } = require('node:net');
 const { join } = require('node:path');
 const { Client } = require('pg');
@@ -112,7 +113,37 @@ async function createDatabase(serverUrl, name) {
   return { url: parsed.toString(), drop: () => withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) };
 }
 
+/** The value after `--name` on the command line, as a number, or `fallback`. */
+function numberOption(name, fallback) {
+  const args = process.argv.slice(2);
+  const index = args.indexOf(`--${name}`);
+  return Number(index >= 0 ? args[index + 1] : fallback);
+}
+
+/**
+ * A server for a benchmark's scratch databases: DATABASE_URL's when set, else an embedded PostgreSQL with
+ * stock settings in a temporary folder, removed by `stop()`.
+ */
+async function scratchServer(purpose) {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
+  // Required here, not at the top: the build must exist, and only scripts that start a server need it.
+  const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
+  const folder = mkdtempSync(join(os.tmpdir(), `job-service-${purpose}-`));
+  // The embedded server may run as another user (as root it must): it needs to reach its data folder.
+  chmodSync(folder, 0o755);
+  const embedded = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres') });
+  return {
+    url: embedded.url,
+    stop: async () => {
+      await embedded.stop();
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
+
 module.exports = {
+  numberOption,
+  scratchServer,
   MAIN,
   NODE_OPTIONS,
   UUID_V7,
