@@ -18,6 +18,8 @@ module.exports = {
   transform: { '^.+\\.ts$': swc },
   globalSetup: '<rootDir>/test/support/global-setup.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.js',
+  // Every response a test receives is checked against the OpenAPI document the api serves.
+  setupFilesAfterEnv: ['<rootDir>/test/support/contract-setup.ts'],
   maxWorkers: 2,
   testTimeout: 60_000,
 };

@@ -7,8 +7,10 @@ import helmet from 'helmet';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppModule } from './app.module';
 import { CallbackDeliveryService } from './callbacks/callback-delivery.service';
+import { completeProblemExamples } from './common/api-responses';
 import { jsonBodyParser } from './common/http-body';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
+import { NotReadyProblemResponse, ProblemResponse } from './common/problem.response';
 import { DASHBOARD_PATH, loadDashboardFiles, serveDashboard } from './dashboard/serve-dashboard';
 import { createValidationPipe } from './common/validation';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
@@ -119,8 +121,17 @@ function setUpSwagger(app: INestApplication): void {
           'Errors are application/problem+json (RFC 9457).',
       )
       .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Needed when API_KEYS is set' })
+      .setLicense('MIT', 'https://opensource.org/licenses/MIT')
+      // Relative: the document describes the server that serves it, whatever its address.
+      .addServer('/')
+      // Opaque keys from API_KEYS, not JWTs: Swagger UI sends what is typed, as `Authorization: Bearer <key>`.
+      .addSecurity('bearer', {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'A key from API_KEYS. Required when API_KEYS is set (always in production).',
+      })
       .build(),
+    { extraModels: [ProblemResponse, NotReadyProblemResponse] },
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, completeProblemExamples(document), { jsonDocumentUrl: 'docs-json' });
 }

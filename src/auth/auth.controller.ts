@@ -1,18 +1,12 @@
 import { Controller, Get, Header, Req } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { callerOf, RequireScope } from '../common/api-key.guard';
-import { ProblemResponse } from '../common/problem.response';
+import { ApiKeyRequired } from '../common/api-responses';
 import { WhoamiResponse } from './dto/whoami.response';
 
 @ApiTags('operations')
-@ApiBearerAuth()
+@ApiKeyRequired()
 @Controller('auth')
 export class AuthController {
   /**
@@ -29,10 +23,6 @@ export class AuthController {
       'API_KEYS every request is let in: then scope is admin and key_required false. Never echoes the key.',
   })
   @ApiOkResponse({ type: WhoamiResponse })
-  @ApiUnauthorizedResponse({
-    type: ProblemResponse,
-    description: 'API_KEYS is set and no valid key was sent',
-  })
   whoami(@Req() request: Request): WhoamiResponse {
     const caller = callerOf(request);
     return caller ? { scope: caller.scope, key_required: true } : { scope: 'admin', key_required: false };

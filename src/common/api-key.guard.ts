@@ -50,6 +50,10 @@ export function callerOf(request: Request): Caller | undefined {
   return (request as Request & { caller?: Caller }).caller;
 }
 
+export const API_KEY_REQUIRED = 'A valid API key is required: Authorization: Bearer <key>';
+export const scopeTooSmall = (needed: ApiScope, held: ApiScope): string =>
+  `This endpoint needs a key with scope ${needed}; this key has scope ${held}`;
+
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 const grants = (held: ApiScope, needed: ApiScope): boolean =>
   API_SCOPES.indexOf(held) >= API_SCOPES.indexOf(needed);
@@ -93,12 +97,10 @@ export class ApiKeyGuard implements CanActivate {
     for (const key of this.keys) {
       if (presented && timingSafeEqual(key.digest, presented) && !found) found = key;
     }
-    if (!found) throw new UnauthorizedException('A valid API key is required: Authorization: Bearer <key>');
+    if (!found) throw new UnauthorizedException(API_KEY_REQUIRED);
     request.caller = { keyId: found.keyId, scope: found.scope };
     if (!grants(found.scope, route.scope)) {
-      throw new ForbiddenException(
-        `This endpoint needs a key with scope ${route.scope}; this key has scope ${found.scope}`,
-      );
+      throw new ForbiddenException(scopeTooSmall(route.scope, found.scope));
     }
     return true;
   }

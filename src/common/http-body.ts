@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { isUtf8 } from 'node:buffer';
 import { RequestValidationError } from '../jobs/jobs.errors';
-import { MALFORMED_JSON, sendProblem, toProblem } from './problem-details.filter';
+import { MALFORMED_JSON, sendProblem, toProblem, UNSUPPORTED_MEDIA_TYPE } from './problem-details.filter';
 import { unstorableJsonProblems } from './storable-json';
 import { toFieldError } from './validation';
 
@@ -31,11 +31,7 @@ export function jsonBodyParser(limitBytes: number): RequestHandler {
       request.headers['transfer-encoding'] !== undefined ||
       Number(request.headers['content-length'] ?? 0) > 0;
     if (hasBody && !request.is(JSON_TYPES)) {
-      sendProblem(request, response, {
-        status: 415,
-        code: 'unsupported_media_type',
-        detail: 'Request bodies must be JSON (Content-Type: application/json)',
-      });
+      sendProblem(request, response, UNSUPPORTED_MEDIA_TYPE);
       return;
     }
     readText(request, response, (error?: unknown) => {

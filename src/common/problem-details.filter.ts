@@ -29,6 +29,12 @@ export const MALFORMED_JSON: Problem = {
   detail: 'The request body is not valid JSON',
 };
 
+export const UNSUPPORTED_MEDIA_TYPE: Problem = {
+  status: 415,
+  code: 'unsupported_media_type',
+  detail: 'Request bodies must be JSON (Content-Type: application/json)',
+};
+
 /** Maps any error to RFC 9457 problem details. Unknown errors become a bare 500: no stack, no SQL. */
 export function toProblem(error: unknown): Problem {
   if (error instanceof RequestValidationError) {
@@ -98,24 +104,27 @@ export function toProblem(error: unknown): Problem {
   return { status: 500, code: 'internal_error', detail: 'An unexpected error occurred' };
 }
 
+/** The RFC 9457 body of `problem` for a request to `instance` (its path, without the query). */
+export function problemBody(problem: Problem, instance: string): Record<string, unknown> {
+  return {
+    type: 'about:blank',
+    title: STATUS_CODES[problem.status] ?? 'Error',
+    status: problem.status,
+    detail: problem.detail,
+    instance,
+    code: problem.code,
+    ...(problem.errors ? { errors: problem.errors } : {}),
+    ...(problem.checks ? { checks: problem.checks } : {}),
+  };
+}
+
 export function sendProblem(request: Request, response: Response, problem: Problem): void {
   if (problem.status === 503) response.setHeader('Retry-After', '1');
   if (problem.status === 401) response.setHeader('WWW-Authenticate', 'Bearer');
   response
     .status(problem.status)
     .type(PROBLEM_CONTENT_TYPE)
-    .send(
-      JSON.stringify({
-        type: 'about:blank',
-        title: STATUS_CODES[problem.status] ?? 'Error',
-        status: problem.status,
-        detail: problem.detail,
-        instance: request.originalUrl.split('?')[0],
-        code: problem.code,
-        ...(problem.errors ? { errors: problem.errors } : {}),
-        ...(problem.checks ? { checks: problem.checks } : {}),
-      }),
-    );
+    .send(JSON.stringify(problemBody(problem, request.originalUrl.split('?')[0])));
 }
 
 @Catch()

@@ -1,7 +1,8 @@
 import { Controller, Get, Inject, Optional, ServiceUnavailableException } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { Public } from '../common/api-key.guard';
+import { ApiNotReady } from '../common/api-responses';
 import { runsApi, type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { JobRepository } from '../persistence/job.repository';
@@ -9,6 +10,7 @@ import { DatabaseUnavailableError } from '../persistence/persistence.errors';
 import { SchemaVersion } from '../persistence/schema-version';
 import { ClaimLoopService } from '../worker/claim-loop.service';
 import { RescuerService } from '../worker/rescuer.service';
+import { LivenessResponse, ReadinessResponse } from './dto/health.response';
 import { DATABASE_CHECK_TIMEOUT_MS } from './readiness-limits';
 import { ShutdownState } from './shutdown-state';
 
@@ -38,6 +40,8 @@ interface Check {
  */
 @ApiTags('operations')
 @Public()
+// No key needed, even with API_KEYS set: an empty security requirement says so.
+@ApiSecurity({})
 @Controller('health')
 export class HealthController {
   constructor(
@@ -52,8 +56,8 @@ export class HealthController {
 
   @Get('live')
   @ApiOperation({ summary: 'Liveness: the process is up and its event loop answers' })
-  @ApiOkResponse({ schema: { example: { status: 'ok' } } })
-  live(): { status: string } {
+  @ApiOkResponse({ type: LivenessResponse })
+  live(): LivenessResponse {
     return { status: 'ok' };
   }
 
@@ -64,25 +68,11 @@ export class HealthController {
       'database answers, the claim loop is turning and rescue sweeps are completing. An api stays ready ' +
       'while the database is down (reported under error.database) and answers requests with 503.',
   })
-  @ApiOkResponse({
-    schema: {
-      example: {
-        status: 'ok',
-        info: {
-          shutdown: { status: 'up' },
-          database: { status: 'up' },
-          schema: { status: 'up', migrations: 6 },
-        },
-        error: {},
-        details: {},
-      },
-    },
-  })
-  @ApiServiceUnavailableResponse({
-    description:
-      'Not ready, with each check under `checks`: shutting down, schema missing migrations, or (in a worker) ' +
+  @ApiOkResponse({ type: ReadinessResponse })
+  @ApiNotReady(
+    'Not ready, with each check under `checks`: shutting down, schema missing migrations, or (in a worker) ' +
       'database unreachable, worker loop stalled, or no rescue sweep completed for 5 intervals',
-  })
+  )
   async ready(): Promise<ReadinessResult> {
     const { claimLoop, rescuer } = this;
     const checks: Check[] = [

@@ -1,27 +1,29 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiBadRequestResponse,
-  ApiBearerAuth,
-  ApiConflictResponse,
+  ApiBody,
   ApiCreatedResponse,
   ApiHeader,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiParam,
-  ApiPayloadTooLargeResponse,
-  ApiServiceUnavailableResponse,
   ApiTags,
-  ApiUnsupportedMediaTypeResponse,
+  type HeadersObject,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { RequireScope } from '../common/api-key.guard';
-import { ProblemResponse } from '../common/problem.response';
+import {
+  ApiDatabaseUnavailable,
+  ApiJsonBodyProblems,
+  ApiKeyRequired,
+  ApiProblemResponse,
+} from '../common/api-responses';
 import { CancelJobDto, CancelMatchingJobsDto } from './dto/cancel-jobs.dto';
 import { CreateJobDto, CreateJobsBatchDto } from './dto/create-job.dto';
+import { CREATE_JOB_EXAMPLES, JOB_EXAMPLES, JOB_PROBLEMS } from './dto/job.examples';
 import {
   CancelMatchingResponse,
+  EXAMPLE_JOB_ID,
   JobBatchResponse,
   JobDetailResponse,
   JobListResponse,
@@ -32,12 +34,23 @@ import { GetJobQuery } from './dto/get-job.query';
 import { ListJobsQuery } from './dto/list-jobs.query';
 import { JobsService } from './jobs.service';
 
+const LOCATION_HEADER: HeadersObject = {
+  Location: {
+    description: 'The path of the job: /jobs/{job_id}',
+    required: true,
+    schema: { type: 'string', example: `/jobs/${EXAMPLE_JOB_ID}` },
+  },
+};
+
+const JOB_ID_PARAM = { name: 'job_id', format: 'uuid', example: EXAMPLE_JOB_ID } as const;
+/** These endpoints take no body; one that is sent must still be JSON, as for every endpoint. */
+const NO_BODY = 'a body that is not JSON (none is needed)';
+const JOB_NOT_FOUND = { job_not_found: JOB_PROBLEMS.jobNotFound };
+const BAD_JOB_ID = { invalid_job_id: JOB_PROBLEMS.invalidJobId };
+
 @ApiTags('jobs')
-@ApiBearerAuth()
-@ApiServiceUnavailableResponse({
-  description: 'The database is unreachable; retry later',
-  type: ProblemResponse,
-})
+@ApiKeyRequired()
+@ApiDatabaseUnavailable()
 @Controller()
 export class JobsController {
   constructor(private readonly jobs: JobsService) {}
@@ -53,14 +66,28 @@ export class JobsController {
       'Idempotent-Replayed: true) and reusing the key with another body is refused with 409.',
   })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: '1-255 visible ASCII characters' })
-  @ApiCreatedResponse({ type: JobResponse, description: 'The job is committed; Location points at it' })
-  @ApiBadRequestResponse({
-    type: ProblemResponse,
-    description: 'Invalid body, unknown job_type or invalid payload',
+  @ApiBody({ type: CreateJobDto, examples: CREATE_JOB_EXAMPLES })
+  @ApiCreatedResponse({
+    type: JobResponse,
+    description: 'The job is committed; Location points at it. A replay answers the first job again.',
+    headers: {
+      ...LOCATION_HEADER,
+      'Idempotent-Replayed': {
+        description:
+          'Present, and true, when an Idempotency-Key repeated an earlier request: no job was created',
+        required: false,
+        schema: { type: 'string', enum: ['true'] },
+      },
+    },
+    examples: JOB_EXAMPLES.created,
   })
-  @ApiConflictResponse({ type: ProblemResponse, description: 'Idempotency-Key reused with a different body' })
-  @ApiPayloadTooLargeResponse({ type: ProblemResponse, description: 'Body larger than MAX_BODY_BYTES' })
-  @ApiUnsupportedMediaTypeResponse({ type: ProblemResponse, description: 'Body is not application/json' })
+  @ApiJsonBodyProblems('Invalid body or Idempotency-Key, unknown job_type, or a payload its type refuses', {
+    invalid_payload: JOB_PROBLEMS.invalidPayload,
+    unknown_job_type: JOB_PROBLEMS.unknownJobType,
+  })
+  @ApiProblemResponse(409, 'The Idempotency-Key was used before with a different body', {
+    idempotency_key_reused: JOB_PROBLEMS.idempotencyKeyReused,
+  })
   async create(
     @Body() body: CreateJobDto,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
@@ -79,10 +106,10 @@ export class JobsController {
     summary: 'Create up to 1,000 jobs at once',
     description: 'All-or-nothing in one transaction. A 400 lists the index and field of every invalid job.',
   })
-  @ApiCreatedResponse({ type: JobBatchResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse })
-  @ApiPayloadTooLargeResponse({ type: ProblemResponse })
-  @ApiUnsupportedMediaTypeResponse({ type: ProblemResponse })
+  @ApiCreatedResponse({ type: JobBatchResponse, examples: JOB_EXAMPLES.batch })
+  @ApiJsonBodyProblems('Invalid jobs: each problem names the index of its job', {
+    invalid_items: JOB_PROBLEMS.invalidBatchItem,
+  })
   async createBatch(@Body() body: CreateJobsBatchDto): Promise<JobBatchResponse> {
     return { items: await this.jobs.createBatch(body.jobs) };
   }
@@ -93,8 +120,10 @@ export class JobsController {
     summary: 'List jobs, newest first',
     description: 'Keyset paging: pass next_cursor as cursor.',
   })
-  @ApiOkResponse({ type: JobListResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse })
+  @ApiOkResponse({ type: JobListResponse, examples: JOB_EXAMPLES.list })
+  @ApiProblemResponse(400, 'A query value is invalid, or the cursor is not one this API returned', {
+    invalid_query: JOB_PROBLEMS.invalidQuery,
+  })
   async list(@Query() query: ListJobsQuery): Promise<JobListResponse> {
     return this.jobs.list(query);
   }
@@ -107,10 +136,13 @@ export class JobsController {
       'With wait_ms, a long poll: the answer comes as soon as the job is completed, failed or cancelled, or ' +
       'after wait_ms with the job as it is then.',
   })
-  @ApiParam({ name: 'job_id', format: 'uuid', example: '019ac9a2-5b3e-7c41-9d6a-2f0e4b8c1d23' })
-  @ApiOkResponse({ type: JobDetailResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse, description: 'job_id is not a UUID, or a bad wait_ms' })
-  @ApiNotFoundResponse({ type: ProblemResponse })
+  @ApiParam(JOB_ID_PARAM)
+  @ApiOkResponse({ type: JobDetailResponse, examples: JOB_EXAMPLES.detail })
+  @ApiProblemResponse(400, 'job_id is not a UUID, or a bad wait_ms', {
+    ...BAD_JOB_ID,
+    invalid_wait_ms: JOB_PROBLEMS.invalidWait,
+  })
+  @ApiProblemResponse(404, 'No job has this id', JOB_NOT_FOUND)
   async get(@Param('job_id') jobId: string, @Query() query: GetJobQuery): Promise<JobDetailResponse> {
     return query.wait_ms ? this.jobs.waitFor(jobId, query.wait_ms) : this.jobs.get(jobId);
   }
@@ -124,8 +156,17 @@ export class JobsController {
       'At least one of job_type, state and created_before. Jobs with no live attempt are cancelled at once; ' +
       'running attempts are stopped by their workers. Done in rounds of 1,000 jobs, each its own transaction.',
   })
+  @ApiBody({
+    type: CancelMatchingJobsDto,
+    examples: {
+      pending_of_a_type: {
+        summary: 'Every pending job of one type',
+        value: { job_type: 'sleep', state: 'pending', reason: 'Incident 4711' },
+      },
+    },
+  })
   @ApiAcceptedResponse({ type: CancelMatchingResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse, description: 'No filter field, or an invalid one' })
+  @ApiJsonBodyProblems('No filter field, or an invalid one', { no_filter: JOB_PROBLEMS.noCancelFilter })
   async cancelMatching(@Body() body: CancelMatchingJobsDto): Promise<CancelMatchingResponse> {
     return this.jobs.cancelMatching(body);
   }
@@ -141,13 +182,20 @@ export class JobsController {
       'cancelled; if the handler finishes first, the job keeps that outcome (cancel_requested_at shows the ' +
       'request). Repeating the request for a job still being stopped answers it as it is.',
   })
-  @ApiParam({ name: 'job_id', format: 'uuid', example: '019ac9a2-5b3e-7c41-9d6a-2f0e4b8c1d23' })
-  @ApiOkResponse({ type: JobDetailResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse })
-  @ApiNotFoundResponse({ type: ProblemResponse })
-  @ApiConflictResponse({
-    type: ProblemResponse,
-    description: 'The job is already completed, failed or cancelled',
+  @ApiParam(JOB_ID_PARAM)
+  @ApiBody({
+    type: CancelJobDto,
+    required: false,
+    examples: { with_reason: { summary: 'With a reason', value: { reason: 'Customer withdrew the order' } } },
+  })
+  @ApiOkResponse({ type: JobDetailResponse, examples: JOB_EXAMPLES.cancel })
+  @ApiJsonBodyProblems('job_id is not a UUID, or an invalid body', {
+    ...BAD_JOB_ID,
+    reason_too_long: JOB_PROBLEMS.reasonTooLong,
+  })
+  @ApiProblemResponse(404, 'No job has this id', JOB_NOT_FOUND)
+  @ApiProblemResponse(409, 'The job is already completed, failed or cancelled', {
+    job_state_conflict: JOB_PROBLEMS.alreadyFinished,
   })
   async cancel(@Param('job_id') jobId: string, @Body() body: CancelJobDto): Promise<JobDetailResponse> {
     return this.jobs.cancel(jobId, body ?? {});
@@ -162,11 +210,18 @@ export class JobsController {
       'Creates a job with the same job_type, payload, priority, max_attempts and timeout_ms, due now, whose ' +
       'retry_of names the old one. The old job does not change.',
   })
-  @ApiParam({ name: 'job_id', format: 'uuid', example: '019ac9a2-5b3e-7c41-9d6a-2f0e4b8c1d23' })
-  @ApiCreatedResponse({ type: JobResponse, description: 'The new job; Location points at it' })
-  @ApiBadRequestResponse({ type: ProblemResponse })
-  @ApiNotFoundResponse({ type: ProblemResponse })
-  @ApiConflictResponse({ type: ProblemResponse, description: 'The job is not failed or cancelled' })
+  @ApiParam(JOB_ID_PARAM)
+  @ApiCreatedResponse({
+    type: JobResponse,
+    description: 'The new job; Location points at it',
+    headers: LOCATION_HEADER,
+    examples: JOB_EXAMPLES.retry,
+  })
+  @ApiJsonBodyProblems(`job_id is not a UUID, or ${NO_BODY}`, BAD_JOB_ID)
+  @ApiProblemResponse(404, 'No job has this id', JOB_NOT_FOUND)
+  @ApiProblemResponse(409, 'The job is not failed or cancelled', {
+    job_state_conflict: JOB_PROBLEMS.notRetryable,
+  })
   async retry(
     @Param('job_id') jobId: string,
     @Res({ passthrough: true }) response: Response,
@@ -197,7 +252,10 @@ export class JobsController {
   })
   @ApiParam({ name: 'job_type', example: 'email.send' })
   @ApiOkResponse({ type: JobTypeResponse })
-  @ApiNotFoundResponse({ type: ProblemResponse, description: 'No such job type is registered' })
+  @ApiJsonBodyProblems(NO_BODY, {})
+  @ApiProblemResponse(404, 'No such job type is registered', {
+    job_type_not_found: JOB_PROBLEMS.jobTypeNotFound,
+  })
   async pause(@Param('job_type') jobType: string): Promise<JobTypeResponse> {
     return this.jobs.pause(jobType);
   }
@@ -208,7 +266,10 @@ export class JobsController {
   @ApiOperation({ summary: 'Let workers claim jobs of this type again', description: 'Wakes every worker.' })
   @ApiParam({ name: 'job_type', example: 'email.send' })
   @ApiOkResponse({ type: JobTypeResponse })
-  @ApiNotFoundResponse({ type: ProblemResponse, description: 'No such job type is registered' })
+  @ApiJsonBodyProblems(NO_BODY, {})
+  @ApiProblemResponse(404, 'No such job type is registered', {
+    job_type_not_found: JOB_PROBLEMS.jobTypeNotFound,
+  })
   async resume(@Param('job_type') jobType: string): Promise<JobTypeResponse> {
     return this.jobs.resume(jobType);
   }

@@ -1,15 +1,8 @@
 import { Controller, Get, Header, Query } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBearerAuth,
-  ApiOkResponse,
-  ApiOperation,
-  ApiServiceUnavailableResponse,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { RequireScope } from '../common/api-key.guard';
-import { ProblemResponse } from '../common/problem.response';
+import { ApiDatabaseUnavailable, ApiKeyRequired, ApiProblemResponse } from '../common/api-responses';
+import { toProblem } from '../common/problem-details.filter';
 import { RequestValidationError } from '../jobs/jobs.errors';
 import { FinishesPerMinuteQuery, MAX_FINISHES_MINUTES } from './dto/finishes-per-minute.query';
 import { FinishesPerMinuteResponse } from './dto/finishes-per-minute.response';
@@ -17,11 +10,8 @@ import { StatsResponse } from './dto/stats.response';
 import { StatsService } from './stats.service';
 
 @ApiTags('operations')
-@ApiBearerAuth()
-@ApiServiceUnavailableResponse({
-  description: 'The database is unreachable; retry later',
-  type: ProblemResponse,
-})
+@ApiKeyRequired()
+@ApiDatabaseUnavailable()
 @Controller('stats')
 export class StatsController {
   constructor(private readonly stats: StatsService) {}
@@ -36,18 +26,15 @@ export class StatsController {
       'figures are exact and cost the same however many jobs the table holds. Takes no query parameters.',
   })
   @ApiOkResponse({ type: StatsResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse, description: 'A query parameter was given' })
-  @ApiUnauthorizedResponse({
-    type: ProblemResponse,
-    description: 'API_KEYS is set and no valid key was sent',
+  @ApiProblemResponse(400, 'A query parameter was given', {
+    unknown_parameter: {
+      summary: 'GET /stats takes no query parameters',
+      problem: toProblem(unknownQueryParameters(['state'])),
+    },
   })
   async get(@Query() query: Record<string, unknown>): Promise<StatsResponse> {
     const unknown = Object.keys(query);
-    if (unknown.length > 0) {
-      throw new RequestValidationError(
-        unknown.map((field) => ({ field, message: `property ${field} should not exist` })),
-      );
-    }
+    if (unknown.length > 0) throw unknownQueryParameters(unknown);
     return this.stats.stats();
   }
 
@@ -62,12 +49,21 @@ export class StatsController {
       'many jobs there are. The operator dashboard draws its throughput chart from it.',
   })
   @ApiOkResponse({ type: FinishesPerMinuteResponse })
-  @ApiBadRequestResponse({ type: ProblemResponse, description: 'minutes is not an integer from 1 to 60' })
-  @ApiUnauthorizedResponse({
-    type: ProblemResponse,
-    description: 'API_KEYS is set and no valid key was sent',
+  @ApiProblemResponse(400, 'minutes is not an integer from 1 to 60', {
+    invalid_minutes: {
+      summary: 'minutes out of range',
+      problem: toProblem(
+        new RequestValidationError([{ field: 'minutes', message: 'minutes must not be greater than 60' }]),
+      ),
+    },
   })
   async finishesPerMinute(@Query() query: FinishesPerMinuteQuery): Promise<FinishesPerMinuteResponse> {
     return this.stats.finishesPerMinute(query.minutes ?? MAX_FINISHES_MINUTES);
   }
+}
+
+function unknownQueryParameters(names: string[]): RequestValidationError {
+  return new RequestValidationError(
+    names.map((field) => ({ field, message: `property ${field} should not exist` })),
+  );
 }

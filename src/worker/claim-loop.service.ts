@@ -17,6 +17,7 @@ const POLL_INTERVAL = 'worker-poll';
 const HEARTBEAT_INTERVAL = 'worker-heartbeat';
 const SELF_FENCE_INTERVAL = 'worker-self-fence';
 const SELF_FENCE_CHECK_MS = 50;
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 const MAX_FUTURE_WAKES = 1_000;
 /** How long released attempts may take to be written back after the grace period. */
 const RELEASE_WRITE_MS = 2_000;
@@ -144,7 +145,9 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
         this.wake();
         this.armWakeTimer();
       },
-      Math.max(0, next - Date.now()),
+      // Node fires a timer of more than 2^31-1 ms after 1 ms: a job due months ahead would wake the loop
+      // every millisecond. Wait at most that long; the timer then re-arms for what is left.
+      Math.min(MAX_TIMER_DELAY_MS, Math.max(0, next - Date.now())),
     );
     this.wakeTimer.unref();
   }

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
+import { ClaimLoopService } from '../../src/worker/claim-loop.service';
 import { eventually } from '../support/job-factory';
 import { startTestApp } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
@@ -28,6 +29,22 @@ describe('a job through the API and a worker (APP_ROLE=all)', () => {
       const job = await getJob(jobId);
       return ['completed', 'failed'].includes(job.state) ? job : undefined;
     });
+
+  it('waits quietly for a job due years ahead: no timer that fires at once, again and again', async () => {
+    const wakes = jest.spyOn(app.get(ClaimLoopService), 'wake');
+    try {
+      await request(app.getHttpServer())
+        .post('/jobs')
+        .send({ job_type: 'noop', run_at: '2030-01-01T00:00:00Z' })
+        .expect(201);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The 50 ms poll wakes it about 10 times; a timer past Node's limit (2^31-1 ms) fires after 1 ms and
+      // would wake it hundreds of times.
+      expect(wakes.mock.calls.length).toBeLessThan(50);
+    } finally {
+      wakes.mockRestore();
+    }
+  });
 
   it('completes an echo job with its payload as the result, timestamps in order', async () => {
     const created = await request(app.getHttpServer())

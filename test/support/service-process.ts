@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { watchOrigin } from './openapi-contract';
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 
@@ -52,6 +53,8 @@ export async function spawnService(
   });
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // Its answers to the test's fetch() calls are checked against the OpenAPI document.
+  watchOrigin(`http://127.0.0.1:${port}`, { servesApi: ['api', 'all', undefined].includes(env.APP_ROLE) });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );

@@ -1,7 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { createApp, startWorker } from '../../src/app.factory';
-import { loadConfig, type AppConfig } from '../../src/config/app-config';
+import { loadConfig, runsApi, type AppConfig } from '../../src/config/app-config';
 import { createLogger } from '../../src/logging/logger';
+import { watchServer } from './openapi-contract';
 
 /**
  * The application exactly as main.ts builds and starts it, for `role`, on the test's database, except that
@@ -22,5 +23,7 @@ export async function startTestApp(
   const app = await createApp(config, createLogger(config.logLevel));
   await app.init();
   startWorker(app, config);
+  // fetch() to it, once a test makes it listen, is checked against the OpenAPI document too.
+  watchServer(app.getHttpServer(), { servesApi: runsApi(config.role) });
   return app;
 }

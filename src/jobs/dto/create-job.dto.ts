@@ -48,7 +48,7 @@ export class CreateJobDto {
   @ApiPropertyOptional({
     description: "The job's input, validated against the job type's payload schema. Default {}.",
     type: 'object',
-    additionalProperties: true,
+    additionalProperties: {},
     example: { message: 'hello' },
   })
   @IfPresent()
@@ -56,6 +56,7 @@ export class CreateJobDto {
   payload?: Record<string, unknown>;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'Higher runs first',
     minimum: -1000,
     maximum: 1000,
@@ -68,10 +69,11 @@ export class CreateJobDto {
   @Max(1000)
   priority?: number;
 
+  // No example: Swagger UI would put a fixed date in every "Try it out" body, and a job due later.
   @ApiPropertyOptional({
-    description: 'Not claimable before this time (ISO 8601). Default: now.',
+    description:
+      'Not claimable before this time (ISO 8601 with an offset, e.g. 2030-01-01T00:00:00Z). Default: now.',
     format: 'date-time',
-    example: '2026-12-01T09:00:00Z',
   })
   @IfPresent()
   @IsISO8601({ strict: true, strictSeparator: true })
@@ -79,6 +81,7 @@ export class CreateJobDto {
   run_at?: string;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'How many attempts may fail before the job does. Default: DEFAULT_MAX_ATTEMPTS.',
     minimum: 1,
     maximum: 1000,
@@ -91,6 +94,7 @@ export class CreateJobDto {
   max_attempts?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'The longest one attempt may run, in ms. Default: DEFAULT_TIMEOUT_MS.',
     minimum: 1,
     maximum: 86_400_000,

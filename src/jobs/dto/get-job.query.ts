@@ -6,12 +6,13 @@ export const MAX_WAIT_MS = 60_000;
 
 export class GetJobQuery {
   @ApiPropertyOptional({
+    type: 'integer',
     description:
       'Long poll: answer as soon as the job is completed, failed or cancelled, or after this many ms with ' +
       'its current state. 0 (the default) answers at once.',
     minimum: 0,
     maximum: MAX_WAIT_MS,
-    example: 30000,
+    default: 0,
   })
   @IsOptional()
   @Type(() => Number)

@@ -5,18 +5,18 @@ import { JOB_STATES, JobState } from '../../persistence/job-state';
 import { JOB_TYPE_MESSAGE, JOB_TYPE_PATTERN } from './create-job.dto';
 
 export class ListJobsQuery {
-  @ApiPropertyOptional({ enum: JOB_STATES, example: 'pending' })
+  @ApiPropertyOptional({ enum: JOB_STATES, description: 'Only jobs in this state' })
   @IsOptional()
   @IsIn(JOB_STATES)
   state?: JobState;
 
-  @ApiPropertyOptional({ example: 'echo' })
+  @ApiPropertyOptional({ description: 'Only jobs of this type', pattern: JOB_TYPE_PATTERN.source })
   @IsOptional()
   @IsString()
   @Matches(JOB_TYPE_PATTERN, { message: JOB_TYPE_MESSAGE })
   job_type?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20, example: 20 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20, example: 20 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -26,7 +26,7 @@ export class ListJobsQuery {
 
   @ApiPropertyOptional({
     description: 'next_cursor from the previous page (opaque)',
-    example: 'MDE5MzcyYjQtNzVhYi03...',
+    maxLength: 200,
   })
   @IsOptional()
   @IsString()

@@ -7,6 +7,7 @@ export const MAX_FINISHES_MINUTES = 60;
 
 export class FinishesPerMinuteQuery {
   @ApiPropertyOptional({
+    type: 'integer',
     description:
       'How many minutes to return, the current one included (default 60). A client that keeps the history ' +
       'asks for the hour once, then for the last 2 minutes on each refresh.',

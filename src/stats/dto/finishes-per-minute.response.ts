@@ -7,9 +7,9 @@ export class FinishesInMinuteResponse {
     description: 'Start of the minute',
   })
   minute!: string;
-  @ApiProperty({ example: 2310 }) completed!: number;
-  @ApiProperty({ example: 4 }) failed!: number;
-  @ApiProperty({ example: 0 }) cancelled!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 2310 }) completed!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 4 }) failed!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 0 }) cancelled!: number;
 }
 
 export class FinishesPerMinuteResponse {

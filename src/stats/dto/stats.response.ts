@@ -1,11 +1,11 @@
 import { ApiProperty } from '@nestjs/swagger';
 
 export class JobsByStateResponse {
-  @ApiProperty({ example: 1204 }) pending!: number;
-  @ApiProperty({ example: 37 }) running!: number;
-  @ApiProperty({ example: 912345 }) completed!: number;
-  @ApiProperty({ example: 812 }) failed!: number;
-  @ApiProperty({ example: 15 }) cancelled!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 1204 }) pending!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 37 }) running!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 912345 }) completed!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 812 }) failed!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 15 }) cancelled!: number;
 }
 
 export class JobTypeStatsResponse extends JobsByStateResponse {
@@ -18,9 +18,9 @@ export class JobTypeStatsResponse extends JobsByStateResponse {
 }
 
 export class FinishedLastMinuteResponse {
-  @ApiProperty({ example: 2310 }) completed!: number;
-  @ApiProperty({ example: 4 }) failed!: number;
-  @ApiProperty({ example: 0 }) cancelled!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 2310 }) completed!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 4 }) failed!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, example: 0 }) cancelled!: number;
 }
 
 export class StatsResponse {
@@ -35,7 +35,8 @@ export class StatsResponse {
   by_type!: JobTypeStatsResponse[];
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
+    minimum: 0,
     nullable: true,
     example: 850,
     description:
