@@ -53,7 +53,8 @@ function loadPrettyStream(): DestinationStream | undefined {
     return undefined;
   }
   return build({
-    colorize: true,
+    // Colours only for a terminal: LOG_FORMAT=pretty into a file should not fill it with escape codes.
+    colorize: Boolean(process.stdout.isTTY),
     singleLine: true,
     translateTime: 'SYS:HH:MM:ss.l',
     ignore: 'service,pid,hostname',
@@ -62,12 +63,17 @@ function loadPrettyStream(): DestinationStream | undefined {
   });
 }
 
+/** NestJS's start-up chatter (a line per module and per route): useful when debugging, noise otherwise. */
+const NEST_BOOT_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer']);
+
 /** Routes NestJS's own log lines into pino. */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
 
   log(message: unknown, context?: string): void {
-    this.logger.info({ context }, String(message));
+    if (context !== undefined && NEST_BOOT_CONTEXTS.has(context))
+      this.logger.debug({ context }, String(message));
+    else this.logger.info({ context }, String(message));
   }
   error(message: unknown, trace?: string, context?: string): void {
     this.logger.error({ context, trace }, String(message));

@@ -8,9 +8,12 @@ const POOL_SIZE = 4;
 /** Job writes that block: one on each connection of the worker's pool. */
 const BLOCKED_WRITES = POOL_SIZE;
 const LONG_JOBS = CONCURRENCY - BLOCKED_WRITES;
-/** Heartbeats every 500 ms; an attempt not renewed for 1,350 ms fences itself. */
-const LEASE_MS = 1_500;
-const LONG_JOB_MS = 9_000;
+/**
+ * Heartbeats every second; an attempt not renewed for 2.7 s fences itself. Short, yet with room for a
+ * busy machine's scheduling delays: what the test is after is a wait of whole lease lengths.
+ */
+const LEASE_MS = 3_000;
+const LONG_JOB_MS = 30_000;
 const START_TIMEOUT_MS = 120_000;
 
 /**
@@ -44,7 +47,7 @@ describe('heartbeats while job writes hold every pool connection', () => {
       WORKER_CONCURRENCY: String(CONCURRENCY),
       DB_POOL_SIZE: String(POOL_SIZE),
       LEASE_MS: String(LEASE_MS),
-      SWEEP_INTERVAL_MS: '500',
+      SWEEP_INTERVAL_MS: '1000',
       WORKER_POLL_INTERVAL_MS: '250',
       LOG_LEVEL: 'info',
     });
@@ -71,7 +74,7 @@ describe('heartbeats while job writes hold every pool connection', () => {
         job_type: 'fail',
         payload: { message: 'written late', permanent: true },
         max_attempts: 1,
-        run_at: new Date(Date.now() + 5_000).toISOString(),
+        run_at: new Date(Date.now() + 8_000).toISOString(),
       })),
     );
     await eventually(

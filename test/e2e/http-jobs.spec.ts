@@ -153,17 +153,16 @@ describe('http jobs run by a real worker process against real local servers', ()
   it('retries 408, 425, 429 and every 5xx; fails at once on any other status with error.code http_status', async () => {
     const retried = [408, 425, 429, 500, 502, 503, 504, 599];
     const permanent = [301, 302, 304, 400, 401, 403, 404, 405, 409, 410, 418, 422];
-    const statusOf = new Map<string, number>();
+    // The status is in the URL, not looked up by job id: the worker may call before create() returns.
     target.respond((request, response) => {
-      const status = statusOf.get(jobOf(request))!;
+      const status = Number(/^\/status\/(\d+)/.exec(request.path)?.[1]);
       response.statusCode = attemptOf(request) === 1 ? status : 200;
       if (status >= 300 && status < 400) response.setHeader('Location', `${target.url}/elsewhere`);
       response.end();
     });
     const jobs: [number, string][] = [];
     for (const status of [...retried, ...permanent]) {
-      const jobId = await create({ url: target.url }, { max_attempts: 3 });
-      statusOf.set(jobId, status);
+      const jobId = await create({ url: `${target.url}/status/${status}` }, { max_attempts: 3 });
       jobs.push([status, jobId]);
     }
     for (const [status, jobId] of jobs) {
@@ -188,11 +187,11 @@ describe('http jobs run by a real worker process against real local servers', ()
   });
 
   it('waits as long as Retry-After says, in seconds or as an HTTP date, capped by RETRY_MAX_MS', async () => {
-    const retryAfter = new Map<string, string>();
+    // The header to send is in the URL, not looked up by job id: the worker may call before create() returns.
     target.respond((request, response) => {
       if (attemptOf(request) > 1) return void response.end('ok');
       response.statusCode = 429;
-      response.setHeader('Retry-After', retryAfter.get(jobOf(request))!);
+      response.setHeader('Retry-After', new URL(request.path, target.url).searchParams.get('retry_after')!);
       response.end();
     });
     const cases: [string, number, number][] = [];
@@ -201,8 +200,8 @@ describe('http jobs run by a real worker process against real local servers', ()
       [() => new Date(Date.now() + 2_000).toUTCString(), 900, 2_900],
       ['3600', RETRY_MAX_MS - 100, RETRY_MAX_MS + 1_500],
     ] as const) {
-      const jobId = await create({ url: target.url });
-      retryAfter.set(jobId, typeof header === 'function' ? header() : header);
+      const value = typeof header === 'function' ? header() : header;
+      const jobId = await create({ url: `${target.url}/?retry_after=${encodeURIComponent(value)}` });
       cases.push([jobId, minMs, maxMs]);
     }
     for (const [jobId, minMs, maxMs] of cases) {

@@ -100,19 +100,20 @@ describe('through PgBouncer in transaction pooling mode', () => {
     async (_name, listen) => {
       const api = await startFleet(
         listen
-          ? // A poll this slow leaves the notifications as the only quick way to wake an idle worker.
-            { DATABASE_LISTEN_URL: db.url, WORKER_POLL_INTERVAL_MS: '10000' }
+          ? // A poll this slow leaves the notifications as the only way to wake an idle worker.
+            { DATABASE_LISTEN_URL: db.url, WORKER_POLL_INTERVAL_MS: '600000' }
           : { WORKER_POLL_INTERVAL_MS: '250' },
       );
 
       // One job to an idle fleet, awaited with a long poll: through LISTEN the workers hear of it and the
-      // api of its end at once; without, the workers' poll and the long poll's look every second find them.
+      // api of its end at once; without, the workers' poll and the long poll's look every second find them
+      // (with LISTEN a long poll looks again by itself only every 15 s).
       const sentAt = Date.now();
       const first = await post(api, '/jobs', sleepJob(10));
       const waited = await fetch(`${api.baseUrl}/jobs/${first.job_id}?wait_ms=20000`);
       const firstDone = (await waited.json()) as Record<string, any>;
       expect(firstDone.state).toBe('completed');
-      expect(Date.now() - sentAt).toBeLessThan(3_000);
+      expect(Date.now() - sentAt).toBeLessThan(5_000);
 
       // Then a crowd: batches and single jobs, all at once.
       const ids = [first.job_id as string];
@@ -167,9 +168,10 @@ describe('through PgBouncer in transaction pooling mode', () => {
       expect(new Set(jobs.map((job) => job.worker_id)).size).toBe(WORKERS);
 
       // It all went through PgBouncer, on no more than its four server connections.
-      const stats = await bouncer.admin('SHOW STATS');
-      const ours = stats.find((row) => row.database === db.name)!;
-      expect(Number(ours.total_xact_count)).toBeGreaterThan(total);
+      const clients = (await bouncer.admin('SHOW CLIENTS')).filter((row) => row.database === db.name);
+      const byName = (name: string): number => clients.filter((row) => row.application_name === name).length;
+      expect(byName('job-service-api')).toBeGreaterThanOrEqual(1);
+      expect(byName('job-service-worker')).toBeGreaterThanOrEqual(WORKERS);
       const servers = (await bouncer.admin('SHOW SERVERS')).filter((row) => row.database === db.name);
       expect(servers.length).toBeLessThanOrEqual(4);
       // No notification reached a server session that PgBouncer had handed back: nothing LISTENed through it.

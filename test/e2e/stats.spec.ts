@@ -315,6 +315,7 @@ describe('GET /stats', () => {
       'echo',
       'sleep',
       'fail',
+      'http',
       ...pausedTypes,
     ]);
     expect(body.by_type).toEqual(
@@ -412,7 +413,7 @@ describe('GET /stats refusals', () => {
     const { body } = await http().get('/stats').set('Authorization', 'Bearer secret-key').expect(200);
     expect(body).toEqual({
       by_state: { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 },
-      by_type: ['echo', 'fail', 'noop', 'sleep'].map((type) => ({
+      by_type: ['echo', 'fail', 'http', 'noop', 'sleep'].map((type) => ({
         job_type: type,
         pending: 0,
         running: 0,
