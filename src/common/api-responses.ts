@@ -18,7 +18,8 @@ import {
 } from '@nestjs/swagger';
 import { ThrottlerException } from '@nestjs/throttler';
 import { DatabaseUnavailableError } from '../persistence/persistence.errors';
-import { API_KEY_REQUIRED, scopeTooSmall } from './api-key.guard';
+import type { ApiScope } from '../config/app-config';
+import { API_KEY_REQUIRED, RequireScope, scopeTooSmall } from './api-key.guard';
 import {
   MALFORMED_JSON,
   problemBody,
@@ -106,10 +107,6 @@ export const PROBLEMS = {
     summary: 'No key, or a key API_KEYS does not list',
     problem: toProblem(new UnauthorizedException(API_KEY_REQUIRED)),
   },
-  scopeTooSmall: {
-    summary: "The key's scope does not cover the endpoint",
-    problem: toProblem(new ForbiddenException(scopeTooSmall('admin', 'read'))),
-  },
   rateLimited: {
     summary: 'Over RATE_LIMIT_PER_MINUTE for this key',
     problem: toProblem(new ThrottlerException()),
@@ -150,18 +147,33 @@ export function ApiJsonBodyProblems(
   );
 }
 
-/** An endpoint behind API_KEYS: 401 without a valid key, 403 for a scope too small, 429 over the rate limit. */
+/** An endpoint behind API_KEYS: 401 without a valid key, 429 over the rate limit. */
 export function ApiKeyRequired(): ClassDecorator & MethodDecorator {
   return applyDecorators(
     ApiBearerAuth(),
     ApiProblemResponse(401, 'API_KEYS is set and the request has no valid `Authorization: Bearer <key>`', {
       unauthorized: PROBLEMS.apiKeyRequired,
     }),
-    ApiProblemResponse(403, "The key's scope is too small for this endpoint", {
-      forbidden: PROBLEMS.scopeTooSmall,
-    }),
     ApiProblemResponse(429, 'Over RATE_LIMIT_PER_MINUTE for this key; Retry-After says when to try again', {
       too_many_requests: PROBLEMS.rateLimited,
+    }),
+  );
+}
+
+/**
+ * RequireScope, and the 403 it brings in the document: a key of a smaller scope is refused. Every key has
+ * at least `read`, so a `read` endpoint never answers 403.
+ */
+export function ApiRequireScope(scope: ApiScope): MethodDecorator {
+  if (scope === 'read') return RequireScope(scope);
+  const smaller = scope === 'admin' ? 'write' : 'read';
+  return applyDecorators(
+    RequireScope(scope),
+    ApiProblemResponse(403, `The key's scope is smaller than ${scope}`, {
+      forbidden: {
+        summary: `A ${smaller} key`,
+        problem: toProblem(new ForbiddenException(scopeTooSmall(scope, smaller))),
+      },
     }),
   );
 }

@@ -11,12 +11,12 @@ import {
   type HeadersObject,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { RequireScope } from '../common/api-key.guard';
 import {
   ApiDatabaseUnavailable,
   ApiJsonBodyProblems,
   ApiKeyRequired,
   ApiProblemResponse,
+  ApiRequireScope,
 } from '../common/api-responses';
 import { CancelJobDto, CancelMatchingJobsDto } from './dto/cancel-jobs.dto';
 import { CreateJobDto, CreateJobsBatchDto } from './dto/create-job.dto';
@@ -56,7 +56,7 @@ export class JobsController {
   constructor(private readonly jobs: JobsService) {}
 
   @Post('jobs')
-  @RequireScope('write')
+  @ApiRequireScope('write')
   @HttpCode(201)
   @ApiOperation({
     summary: 'Create a job',
@@ -100,7 +100,7 @@ export class JobsController {
   }
 
   @Post('jobs/batch')
-  @RequireScope('write')
+  @ApiRequireScope('write')
   @HttpCode(201)
   @ApiOperation({
     summary: 'Create up to 1,000 jobs at once',
@@ -115,7 +115,7 @@ export class JobsController {
   }
 
   @Get('jobs')
-  @RequireScope('read')
+  @ApiRequireScope('read')
   @ApiOperation({
     summary: 'List jobs, newest first',
     description: 'Keyset paging: pass next_cursor as cursor.',
@@ -129,7 +129,7 @@ export class JobsController {
   }
 
   @Get('jobs/:job_id')
-  @RequireScope('read')
+  @ApiRequireScope('read')
   @ApiOperation({
     summary: 'One job with its attempt history',
     description:
@@ -148,7 +148,7 @@ export class JobsController {
   }
 
   @Post('jobs/cancel')
-  @RequireScope('admin')
+  @ApiRequireScope('admin')
   @HttpCode(202)
   @ApiOperation({
     summary: 'Cancel every unfinished job matching a filter',
@@ -172,7 +172,7 @@ export class JobsController {
   }
 
   @Post('jobs/:job_id/cancel')
-  @RequireScope('admin')
+  @ApiRequireScope('admin')
   @HttpCode(200)
   @ApiOperation({
     summary: 'Cancel a job',
@@ -202,7 +202,7 @@ export class JobsController {
   }
 
   @Post('jobs/:job_id/retry')
-  @RequireScope('admin')
+  @ApiRequireScope('admin')
   @HttpCode(201)
   @ApiOperation({
     summary: 'Run a failed or cancelled job again, as a new job',
@@ -232,7 +232,7 @@ export class JobsController {
   }
 
   @Get('job-types')
-  @RequireScope('read')
+  @ApiRequireScope('read')
   @ApiOperation({
     summary: 'The registered job types, the payload each expects (JSON Schema), and whether paused',
   })
@@ -242,7 +242,7 @@ export class JobsController {
   }
 
   @Post('job-types/:job_type/pause')
-  @RequireScope('admin')
+  @ApiRequireScope('admin')
   @HttpCode(200)
   @ApiOperation({
     summary: 'Stop workers claiming jobs of this type',
@@ -261,7 +261,7 @@ export class JobsController {
   }
 
   @Post('job-types/:job_type/resume')
-  @RequireScope('admin')
+  @ApiRequireScope('admin')
   @HttpCode(200)
   @ApiOperation({ summary: 'Let workers claim jobs of this type again', description: 'Wakes every worker.' })
   @ApiParam({ name: 'job_type', example: 'email.send' })

@@ -997,15 +997,6 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['ProblemResponse'];
-        };
-      };
       /** @description Over RATE_LIMIT_PER_MINUTE for this key; Retry-After says when to try again */
       429: {
         headers: {
@@ -1113,15 +1104,6 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['ProblemResponse'];
-        };
-      };
       /** @description Over RATE_LIMIT_PER_MINUTE for this key; Retry-After says when to try again */
       429: {
         headers: {
@@ -1195,7 +1177,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
+      /** @description The key's scope is smaller than write */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1296,7 +1278,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
+      /** @description The key's scope is smaller than write */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1389,15 +1371,6 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['ProblemResponse'];
-        };
-      };
       /** @description No job has this id */
       404: {
         headers: {
@@ -1472,7 +1445,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
+      /** @description The key's scope is smaller than admin */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1566,7 +1539,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
+      /** @description The key's scope is smaller than admin */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1677,7 +1650,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
+      /** @description The key's scope is smaller than admin */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1774,15 +1747,6 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['ProblemResponse'];
-        };
-      };
       /** @description Over RATE_LIMIT_PER_MINUTE for this key; Retry-After says when to try again */
       429: {
         headers: {
@@ -1846,7 +1810,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
+      /** @description The key's scope is smaller than admin */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1945,7 +1909,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
+      /** @description The key's scope is smaller than admin */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2042,15 +2006,6 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['ProblemResponse'];
-        };
-      };
       /** @description Over RATE_LIMIT_PER_MINUTE for this key; Retry-After says when to try again */
       429: {
         headers: {
@@ -2115,15 +2070,6 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemResponse'];
         };
       };
-      /** @description The key's scope is too small for this endpoint */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['ProblemResponse'];
-        };
-      };
       /** @description Over RATE_LIMIT_PER_MINUTE for this key; Retry-After says when to try again */
       429: {
         headers: {
@@ -2170,15 +2116,6 @@ export interface operations {
         headers: {
           /** @description The authentication scheme to use */
           'WWW-Authenticate': 'Bearer';
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['ProblemResponse'];
-        };
-      };
-      /** @description The key's scope is too small for this endpoint */
-      403: {
-        headers: {
           [name: string]: unknown;
         };
         content: {
