@@ -19,6 +19,7 @@
  *
  *   npm run bench:pooler
  *   npm run bench:pooler -- --jobs 5000 --rate 50 --seconds 5      # a quick check that it works end to end
+ *   npm run bench:pooler -- --setups 1,0                            # prepared statements off, then on
  */
 const { execFileSync, spawn } = require('node:child_process');
 const { chmodSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
@@ -39,6 +40,8 @@ const option = (name, fallback) => {
 const JOBS = Number(option('jobs', '20000'));
 const RATE = Number(option('rate', '100'));
 const SECONDS = Number(option('seconds', '20'));
+/** Which setups to run, by their number in the list below (0-3), in this order; e.g. `--setups 1,0`. */
+const SETUPS = option('setups', '0,1,2,3').split(',').map(Number);
 const WORKERS = 4;
 const BOUNCER_POOL_SIZE = 10;
 
@@ -263,7 +266,8 @@ async function main() {
   ];
   let postgres;
   try {
-    for (const [index, [setup, env]] of setups.entries()) {
+    for (const index of SETUPS) {
+      const [setup, env] = setups[index];
       const name = `job_service_bench_pooler_${process.pid}_${index}`;
       await withClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
       const direct = withDatabase(serverUrl, name);
@@ -294,7 +298,7 @@ async function main() {
       postgres,
       pgbouncer: bouncer.version,
     },
-    options: { jobs: JOBS, rate: RATE, seconds: SECONDS, workers: WORKERS, pgbouncer_pool_size: BOUNCER_POOL_SIZE },
+    options: { jobs: JOBS, rate: RATE, seconds: SECONDS, workers: WORKERS, pgbouncer_pool_size: BOUNCER_POOL_SIZE, setups: SETUPS },
     results,
   };
   const out = (line) => process.stdout.write(`${line}\n`);
