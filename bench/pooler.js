@@ -23,15 +23,12 @@
  */
 const { execFileSync, spawn } = require('node:child_process');
 const { chmodSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
-const { createServer } = require('node:net');
 const os = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { Client } = require('pg');
-const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
 const { runMigrations } = require('../dist/persistence/data-source');
+const { sleep, log, freePort, percentile, startService, withClient, scratchServer } = require('./support');
 
-const MAIN = join(__dirname, '..', 'dist', 'main.js');
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
   const index = args.indexOf(`--${name}`);
@@ -44,30 +41,6 @@ const SECONDS = Number(option('seconds', '20'));
 const SETUPS = option('setups', '0,1,2,3').split(',').map(Number);
 const WORKERS = 4;
 const BOUNCER_POOL_SIZE = 10;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const log = (message) => process.stderr.write(`${message}\n`);
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-async function withClient(url, work) {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 function withDatabase(url, name) {
   const parsed = new URL(url);
@@ -134,36 +107,6 @@ async function startPgBouncer(serverUrl) {
   };
 }
 
-async function startService(env) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', ...env, PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const baseUrl = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${baseUrl}/health/ready`)).ok) break;
-    } catch {
-      // not up yet
-    }
-    if (child.exitCode !== null || i > 1200) throw new Error(`service did not start (${JSON.stringify(env)})`);
-    await sleep(100);
-  }
-  return {
-    baseUrl,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
 async function post(baseUrl, path, body) {
   const response = await fetch(`${baseUrl}${path}`, {
     method: 'POST',
@@ -175,9 +118,9 @@ async function post(baseUrl, path, body) {
 }
 
 async function measure(setup, directUrl, env) {
-  const api = await startService({ ...env, APP_ROLE: 'api' });
+  const api = await startService({ ...env, APP_ROLE: 'api' }, { readyWithinMs: 120_000 });
   const workers = await Promise.all(
-    Array.from({ length: WORKERS }, (_, n) => startService({ ...env, APP_ROLE: 'worker', WORKER_ID: `bench-${n + 1}` })),
+    Array.from({ length: WORKERS }, (_, n) => startService({ ...env, APP_ROLE: 'worker', WORKER_ID: `bench-${n + 1}` }, { readyWithinMs: 120_000 })),
   );
   try {
     // Throughput: a backlog made while paused, then drained.
@@ -243,16 +186,8 @@ async function measure(setup, directUrl, env) {
 }
 
 async function main() {
-  let embedded;
-  let folder;
-  let serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) {
-    folder = mkdtempSync(join(os.tmpdir(), 'job-service-bench-'));
-    chmodSync(folder, 0o755);
-    log('starting an embedded PostgreSQL (stock settings)');
-    embedded = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres') });
-    serverUrl = embedded.url;
-  }
+  const server = await scratchServer('pooler');
+  const serverUrl = server.url;
   const bouncer = await startPgBouncer(serverUrl);
   const results = [];
   const setups = [
@@ -286,8 +221,7 @@ async function main() {
     }
   } finally {
     await bouncer.stop();
-    await embedded?.stop();
-    if (folder) rmSync(folder, { recursive: true, force: true });
+    await server.stop();
   }
   const report = {
     date: new Date().toISOString(),

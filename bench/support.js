@@ -44,8 +44,8 @@ function processCpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Starts `node dist/main` with `env` and waits until /health/ready answers. */
-async function startService(env) {
+/** Starts `node dist/main` with `env` and waits (up to `readyWithinMs`) until /health/ready answers. */
+async function startService(env, { readyWithinMs = 30_000 } = {}) {
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH, NODE_OPTIONS, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', ...env, PORT: String(port) },
@@ -59,7 +59,7 @@ async function startService(env) {
     } catch {
       // not up yet
     }
-    if (child.exitCode !== null || i > 300) throw new Error(`service did not start (${JSON.stringify(env)})`);
+    if (child.exitCode !== null || i > readyWithinMs / 100) throw new Error(`service did not start (${JSON.stringify(env)})`);
     await sleep(100);
   }
   // Boot work is not the work being measured; the peers, too, count CPU from when their worker starts.
