@@ -49,6 +49,8 @@ export class DatabaseNotifications implements OnApplicationShutdown {
    */
   private client: Client | undefined;
   private running: Promise<void> | undefined;
+  /** The LISTEN statements sent so far, in order (see listenOn). */
+  private listenQueue: Promise<void> = Promise.resolve();
   private readonly stopping = new AbortController();
   private lookAgainTimer: NodeJS.Timeout | undefined;
   private warnedNotDirect = false;
@@ -129,14 +131,24 @@ export class DatabaseNotifications implements OnApplicationShutdown {
     );
   }
 
-  private async listenOn(client: Client): Promise<void> {
-    const channels = [
-      ...(this.jobsDue.size > 0 ? [JOBS_DUE_CHANNEL] : []),
-      ...(this.cancelRequested.size > 0 ? [CANCEL_REQUESTED_CHANNEL] : []),
-      ...(this.jobsFinished.size > 0 ? [JOBS_FINISHED_CHANNEL] : []),
-      ...(this.callbacksDue.size > 0 ? [CALLBACKS_DUE_CHANNEL] : []),
-    ];
-    await client.query(channels.map((channel) => `LISTEN ${channel}`).join('; '));
+  /**
+   * LISTENs on every channel that has subscribers. Calls are chained, one statement at a time on the
+   * connection: a subscriber that arrives while the loop's own LISTEN is in flight must not send a second
+   * query beside it (pg does not allow a client two at once). Each call reads the subscribers when its turn
+   * comes, so the last one covers all.
+   */
+  private listenOn(client: Client): Promise<void> {
+    const turn = this.listenQueue.then(async () => {
+      const channels = [
+        ...(this.jobsDue.size > 0 ? [JOBS_DUE_CHANNEL] : []),
+        ...(this.cancelRequested.size > 0 ? [CANCEL_REQUESTED_CHANNEL] : []),
+        ...(this.jobsFinished.size > 0 ? [JOBS_FINISHED_CHANNEL] : []),
+        ...(this.callbacksDue.size > 0 ? [CALLBACKS_DUE_CHANNEL] : []),
+      ];
+      await client.query(channels.map((channel) => `LISTEN ${channel}`).join('; '));
+    });
+    this.listenQueue = turn.catch(() => undefined);
+    return turn;
   }
 
   private dispatch(channel: string, payload: string | undefined): void {
@@ -168,6 +180,8 @@ export class DatabaseNotifications implements OnApplicationShutdown {
     while (!stopped.aborted) {
       const client = new Client(standaloneConnectionOptions(url, 'job-service-listener'));
       this.client = client;
+      // A new connection owes nothing to the last one's statements, even one that never settled.
+      this.listenQueue = Promise.resolve();
       // `on`, not `once`: a dropped connection can emit more than one error, and an error event without
       // a listener would crash the process.
       const closed = new Promise<void>((resolve) => {

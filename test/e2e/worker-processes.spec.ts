@@ -84,6 +84,20 @@ describe('separate worker processes (APP_ROLE=worker)', () => {
     worker.kill('SIGTERM');
     expect(await worker.exited).toEqual({ code: 0, signal: null });
   });
+
+  it('runs a job and stops with no warning from Node (one statement at a time on its LISTEN connection)', async () => {
+    const worker = await spawnService({ APP_ROLE: 'worker', DATABASE_URL: db.url });
+    workers.push(worker);
+    await waitForHttp(worker, '/health/ready');
+    const [id] = await insertJobs(db.pool, 1, { jobType: 'noop' });
+    await eventually(async () => {
+      const { rows } = await db.pool.query(`SELECT state FROM jobs WHERE job_id = $1`, [id]);
+      return rows[0].state === 'completed' ? true : undefined;
+    });
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    expect(worker.output()).not.toMatch(/Warning/);
+  });
 });
 
 describe('process start-up', () => {
