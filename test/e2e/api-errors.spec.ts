@@ -421,6 +421,15 @@ describe('API errors (APP_ROLE=api)', () => {
   });
 
   describe('415 for a body that is not JSON', () => {
+    it('refuses it before routing, on a path that is no operation too', async () => {
+      await expectRefused(
+        db,
+        () => http().post('/job-types//pause').set('Content-Type', 'text/plain').send('pause'),
+        415,
+        'unsupported_media_type',
+      );
+    });
+
     it('refuses text/plain', async () => {
       await expectRefused(
         db,

@@ -35,6 +35,7 @@ const API_HEADERS = ['location', 'retry-after', 'idempotent-replayed', 'www-auth
 const OUTSIDE_THE_DOCUMENT = /^\/(?:docs(?:$|[-/])|ui(?:$|\/))/;
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+const BODY_METHODS = ['post', 'put', 'patch'];
 
 export class OpenApiContract {
   private readonly ajv: Ajv;
@@ -106,13 +107,16 @@ export class OpenApiContract {
     if (method === 'options') return [];
     if (OUTSIDE_THE_DOCUMENT.test(path)) return [];
     const where = `${response.method.toUpperCase()} ${path}`;
-    if (!HTTP_METHODS.includes(method) || response.status !== 404) {
+    // The body parser reads a request before routing: a body it refuses is answered (400, 413, 415) on any
+    // path, routed or not, as it is on the operations that declare those answers.
+    const refusedBody = BODY_METHODS.includes(method) && [400, 413, 415].includes(response.status);
+    if (!HTTP_METHODS.includes(method) || (response.status !== 404 && !refusedBody)) {
       return [`${where} is no operation of the document, yet answered ${response.status}`];
     }
     const problemSchema = { $ref: 'openapi#/definitions/ProblemResponse' };
     return this.bodyViolations(
       where,
-      '404',
+      String(response.status),
       { content: { 'application/problem+json': { schema: problemSchema } } },
       response,
     );
