@@ -15,6 +15,7 @@ import {
   type ClaimedCallback,
 } from '../persistence/job.repository';
 import { callbackRetryDelayMs } from './callback-backoff';
+import { WakeSignal } from '../common/wake-signal';
 
 const POLL_INTERVAL = 'callback-poll';
 /** Deliveries one worker has under way at once: each is one outbound request, mostly waiting. */
@@ -41,8 +42,7 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
   private started = false;
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
-  private wakeUp: (() => void) | null = null;
-  private wakeRequested = false;
+  private readonly wakeSignal = new WakeSignal();
 
   constructor(
     private readonly repository: JobRepository,
@@ -87,29 +87,26 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
   }
 
   private wake(): void {
-    this.wakeRequested = true;
-    const wakeUp = this.wakeUp;
-    this.wakeUp = null;
-    wakeUp?.();
+    this.wakeSignal.wake();
   }
 
   /** Claims while there are free slots and due deliveries; sleeps until woken otherwise. Never throws. */
   private async loop(): Promise<void> {
     while (!this.stopping) {
-      this.wakeRequested = false;
+      this.wakeSignal.clear();
       const free = CONCURRENCY - this.inFlight.size;
       if (free > 0) {
         try {
           const claimed = await this.repository.claimDueCallbacks(free, this.config.workerId, this.leaseMs());
           for (const callback of claimed) this.track(callback);
           // A full claim may have left more due: claim again as soon as a slot frees.
-          if (claimed.length === free) this.wakeRequested = true;
+          if (claimed.length === free) this.wakeSignal.wake();
         } catch (error) {
           this.logger.warn({ err: error }, 'claiming callback deliveries failed; retrying at the next poll');
         }
       }
-      if (this.wakeRequested || this.stopping) continue;
-      await new Promise<void>((resolve) => (this.wakeUp = resolve));
+      if (this.stopping) continue;
+      await this.wakeSignal.sleep();
     }
   }
 

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { LOGGER, type Logger } from '../logging/logger';
+import { WakeSignal } from '../common/wake-signal';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobRepository, type ClaimedJob } from '../persistence/job.repository';
 import { DatabaseNotifications } from '../persistence/database-notifications';
@@ -35,8 +36,7 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
   private started = false;
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
-  private wakeUp: (() => void) | null = null;
-  private wakeRequested = false;
+  private readonly wakeSignal = new WakeSignal();
   /** False once a claim came back short: the queue is drained and freed slots need not wake the loop. */
   private queueMayHaveMore = true;
   private lastLoopAt = performance.now();
@@ -154,10 +154,7 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
 
   /** Asks the loop to look for due jobs now. */
   wake(): void {
-    this.wakeRequested = true;
-    const wakeUp = this.wakeUp;
-    this.wakeUp = null;
-    wakeUp?.();
+    this.wakeSignal.wake();
   }
 
   /**
@@ -203,7 +200,7 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
   private async loop(): Promise<void> {
     while (!this.stopping) {
       this.lastLoopAt = performance.now();
-      this.wakeRequested = false;
+      this.wakeSignal.clear();
       const free = this.freeSlots();
       if (free > 0 && (await this.claim(free)) === free) continue;
       await this.sleepUntilWoken();
@@ -266,8 +263,8 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
   }
 
   private async sleepUntilWoken(): Promise<void> {
-    if (this.wakeRequested || this.stopping) return;
-    await new Promise<void>((resolve) => (this.wakeUp = resolve));
+    if (this.stopping) return;
+    await this.wakeSignal.sleep();
   }
 
   /** Renews every live lease in one statement; an attempt missing from the answer was rescued: abort it. */
