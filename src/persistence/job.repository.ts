@@ -48,10 +48,8 @@ export interface ClaimedJob {
   failedAttempts: number;
   maxAttempts: number;
   timeoutMs: number;
-  attemptStartedAt: Date;
-  leaseExpiresAt: Date;
-  /** When the job became due; attemptStartedAt - dueAt is the claim latency. */
-  dueAt: Date;
+  /** How long the job had been due when this attempt started, in ms on the database clock. */
+  claimLatencyMs: number;
 }
 
 export interface AttemptRef {
@@ -222,9 +220,7 @@ export class JobRepository {
       failedAttempts: row.failed_attempts as number,
       maxAttempts: row.max_attempts as number,
       timeoutMs: row.timeout_ms as number,
-      attemptStartedAt: row.attempt_started_at as Date,
-      leaseExpiresAt: row.lease_expires_at as Date,
-      dueAt: row.due_at as Date,
+      claimLatencyMs: row.claim_latency_ms as number,
     }));
   }
 

@@ -80,20 +80,20 @@ export class JobRunner {
   }
 
   private async execute(handler: JobHandler, attempt: LiveAttempt, log: () => Logger): Promise<Execution> {
-    const { job, signal } = attempt;
+    const { job } = attempt;
     const timer = setTimeout(() => attempt.abort(new AttemptTimeoutError(job.timeoutMs)), job.timeoutMs);
-    let onAbort: (() => void) | undefined;
-    // Settles as soon as the signal fires, so a handler that ignores its signal cannot hold the slot.
+    // Settles as soon as the attempt is aborted, so a handler that ignores its signal cannot hold the slot.
     const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason);
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      if (attempt.aborted) reject(attempt.abortReason);
+      else attempt.onAbort(reject);
     });
     aborted.catch(() => undefined);
     const context: JobContext = {
       jobId: job.jobId,
       attempt: job.attempt,
-      signal,
+      get signal() {
+        return attempt.signal;
+      },
       logger: {
         info: (message, fields) => log().info(fields ?? {}, message),
         warn: (message, fields) => log().warn(fields ?? {}, message),
@@ -107,10 +107,10 @@ export class JobRunner {
       ]);
       return { kind: 'returned', result };
     } catch (error) {
-      return signal.aborted ? { kind: 'aborted', reason: signal.reason } : { kind: 'threw', error };
+      return attempt.aborted ? { kind: 'aborted', reason: attempt.abortReason } : { kind: 'threw', error };
     } finally {
       clearTimeout(timer);
-      if (onAbort) signal.removeEventListener('abort', onAbort);
+      attempt.onAbort(undefined);
     }
   }
 

@@ -14,7 +14,10 @@ export interface AttemptLogFields {
  * heartbeat) was *sent*, while the database counts from when it ran the statement.
  */
 export class LiveAttempt {
-  private readonly controller = new AbortController();
+  /** Made when the handler first reads its signal: most handlers never do, and one per job costs. */
+  private controller: AbortController | undefined;
+  private reason: Error | undefined;
+  private abortListener: ((reason: Error) => void) | undefined;
   private deadline: number;
 
   constructor(
@@ -39,8 +42,27 @@ export class LiveAttempt {
     return { jobId: this.job.jobId, attempt: this.job.attempt };
   }
 
+  /** The handler's AbortSignal; already aborted if the attempt was. */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.reason) this.controller.abort(this.reason);
+    }
     return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.reason !== undefined;
+  }
+
+  /** Why the attempt was aborted; undefined while it was not. */
+  get abortReason(): Error | undefined {
+    return this.reason;
+  }
+
+  /** The one listener told of the abort (the runner's); undefined removes it. */
+  onAbort(listener: ((reason: Error) => void) | undefined): void {
+    this.abortListener = listener;
   }
 
   /** Records a successful renewal sent at `sentAt` (performance.now()). */
@@ -64,7 +86,10 @@ export class LiveAttempt {
 
   /** Aborts the handler; the first reason wins. */
   abort(reason: Error): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    this.abortListener?.(reason);
   }
 }
 
