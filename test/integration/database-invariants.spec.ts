@@ -150,6 +150,41 @@ describe('invariants the database enforces', () => {
       const jobId = await runningJob();
       await refused(`UPDATE jobs SET started_at = now() + interval '1 hour' WHERE job_id = $1`, [jobId]);
     });
+
+    it('refuses a malformed job_type or callback_url when the job is inserted, and any later change of either', async () => {
+      const insert = (jobType: string, callbackUrl: string | null): Promise<unknown> =>
+        db.pool.query(
+          `INSERT INTO jobs (job_type, max_attempts, timeout_ms, run_at, available_at, callback_url)
+           VALUES ($1, 3, 1000, now(), now(), $2)`,
+          [jobType, callbackUrl],
+        );
+      const refusedAs = async (
+        jobType: string,
+        callbackUrl: string | null,
+        column: string,
+      ): Promise<void> => {
+        const error = await insert(jobType, callbackUrl).then(
+          () => undefined,
+          (caught: { code?: string; column?: string }) => caught,
+        );
+        expect(error).toMatchObject({ code: '23514', column });
+      };
+      await refusedAs('has space', null, 'job_type');
+      await refusedAs('-leading-dash', null, 'job_type');
+      await refusedAs('x'.repeat(101), null, 'job_type');
+      await refusedAs('noop', 'ftp://example.com/hook', 'callback_url');
+      await refusedAs('noop', `https://example.com/${'x'.repeat(2048)}`, 'callback_url');
+      const jobCount = async (): Promise<number> =>
+        (await db.pool.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n;
+      expect(await jobCount()).toBe(0);
+      // The controls: the longest job_type and a plain https URL go in; once in, neither changes.
+      await insert('x'.repeat(100), null);
+      await insert('noop', 'https://example.com/hook');
+      const { rows } = await db.pool.query(`SELECT job_id FROM jobs WHERE callback_url IS NOT NULL`);
+      await refused(`UPDATE jobs SET job_type = 'has space' WHERE job_id = $1`, [rows[0].job_id]);
+      await refused(`UPDATE jobs SET callback_url = 'ftp://example.com' WHERE job_id = $1`, [rows[0].job_id]);
+      expect(await jobCount()).toBe(2);
+    });
   });
 
   describe('3. result, error and timestamps agree with the state', () => {
