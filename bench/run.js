@@ -120,7 +120,7 @@ function startPeer(peer, url, command, options = {}) {
 const runPeer = (peer, url, command, options) => startPeer(peer, url, command, options).result;
 
 async function reset(url) {
-  await withClient(url, (client) => withTriggersOff(client, 'TRUNCATE jobs, job_attempts, callback_deliveries'));
+  await withClient(url, (client) => withTriggersOff(client, 'TRUNCATE jobs, job_attempts, callback_deliveries, job_watches'));
 }
 
 async function insertNoopJobs(url, count) {
@@ -379,7 +379,7 @@ async function httpScenarios(url, peerUrls) {
 
 async function growTable(url, rows) {
   await withClient(url, async (client) => {
-    await withTriggersOff(client, 'TRUNCATE jobs, job_attempts, callback_deliveries');
+    await withTriggersOff(client, 'TRUNCATE jobs, job_attempts, callback_deliveries, job_watches');
     await client.query('SET session_replication_role = replica');
     await client.query(
       `INSERT INTO jobs (job_id, job_type, state, payload, result, run_at, available_at, attempts, max_attempts, timeout_ms,

@@ -106,10 +106,12 @@ export class JobsService {
    * time is up. A missed announcement (or a hand-written change) is caught by a look every few seconds.
    */
   async waitFor(jobId: string, waitMs: number): Promise<JobDetailResponse> {
+    assertJobId(jobId);
     const deadline = Date.now() + waitMs;
     for (;;) {
       const wait = this.finishWaiters.start(jobId, Math.min(deadline - Date.now(), LONG_POLL_LOOK_AGAIN_MS));
       try {
+        await this.finishWaiters.watch(jobId, deadline);
         const job = await this.readShared(jobId);
         if (TERMINAL_STATES.includes(job.state as JobState) || Date.now() >= deadline) return job;
         await wait.finished;

@@ -77,6 +77,11 @@ export class DatabaseNotifications implements OnApplicationShutdown {
     this.start();
   }
 
+  /** True when finished jobs are announced to this process (it LISTENs), false when it only looks again. */
+  announcesFinishedJobs(): boolean {
+    return this.listenUrl() !== undefined;
+  }
+
   onJobsFinished(subscriber: JobsFinishedSubscriber): void {
     this.jobsFinished.add(subscriber);
     this.start();

@@ -156,6 +156,18 @@ export class JobRepository {
     return this.guard(() => this.jobsWithDeliveries().where('job.idempotency_key = :key', { key }).getOne());
   }
 
+  /**
+   * Asks the database to announce job `jobId`'s finish for the next `ms` milliseconds. Once this returns,
+   * a transition that was under way has committed, and any later one will be announced.
+   */
+  async watchJob(jobId: string, ms: number): Promise<void> {
+    await this.prepared('watch-job', SQL.WATCH_JOB, [jobId, Math.ceil(ms)]);
+  }
+
+  async forgetExpiredWatches(): Promise<void> {
+    await this.query(SQL.FORGET_EXPIRED_WATCHES, []);
+  }
+
   /** One job and its closed attempt records (oldest first), read from one snapshot; null if no such job. */
   async findJobWithAttempts(jobId: string): Promise<JobWithAttempts | null> {
     const [row] = await this.prepared('find-job-with-attempts', SQL.FIND_JOB_WITH_ATTEMPTS, [jobId]);

@@ -22,10 +22,26 @@ const CANCEL_ERROR = (reason: string): string =>
   `jsonb_build_object('code', 'cancelled', 'message', coalesce(${reason}, 'Cancelled on request'))`;
 
 /**
- * The channel on which the database announces jobs that reached a terminal state (a trigger of migration
- * 1764650000000), their ids comma-separated: the API's long poll answers its waiters from it.
+ * The channel on which the database announces jobs that reached a terminal state while a long poll
+ * watches them (a trigger of migration 1764650000000, narrowed by 1764960000000), their ids
+ * comma-separated: the API's long poll answers its waiters from it.
  */
 export const JOBS_FINISHED_CHANNEL = 'job_service_jobs_finished';
+
+/**
+ * Watch job $1 until now() + $2 ms: its finish is then announced on JOBS_FINISHED_CHANNEL. The share
+ * lock on the job's row orders this statement against the transition: one that updated the row first is
+ * waited for (a read after this statement sees it), one that comes later finds the watch. No row for a
+ * job that does not exist.
+ */
+export const WATCH_JOB = `
+WITH job AS (SELECT job_id FROM jobs WHERE job_id = $1 FOR SHARE)
+INSERT INTO job_watches AS w (job_id, expires_at)
+SELECT job_id, now() + $2 * interval '1 millisecond' FROM job
+ON CONFLICT (job_id) DO UPDATE SET expires_at = greatest(w.expires_at, excluded.expires_at)`;
+
+/** Watches whose wait is over. */
+export const FORGET_EXPIRED_WATCHES = `DELETE FROM job_watches WHERE expires_at < now()`;
 
 /**
  * A job is due: claimable (available_at is NULL while leased or terminal) and its time has come. The one

@@ -45,7 +45,7 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
       try {
         await client.query('BEGIN');
         await client.query('SET LOCAL session_replication_role = replica');
-        await client.query('TRUNCATE jobs, job_attempts, callback_deliveries');
+        await client.query('TRUNCATE jobs, job_attempts, callback_deliveries, job_watches');
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
