@@ -41,19 +41,22 @@ export class SleepHandler implements JobHandler<SleepPayload, { slept_ms: number
       }
       return { slept_ms: Date.now() - started };
     }
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(context.signal.reason instanceof Error ? context.signal.reason : new Error('aborted'));
-      };
-      const timer = setTimeout(() => {
-        context.signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, payload.ms);
-      if (payload.ignore_abort) return;
-      if (context.signal.aborted) onAbort();
-      else context.signal.addEventListener('abort', onAbort, { once: true });
-    });
+    const nap = (ms: number): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          clearTimeout(timer);
+          reject(context.signal.reason instanceof Error ? context.signal.reason : new Error('aborted'));
+        };
+        const timer = setTimeout(() => {
+          context.signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, ms);
+        if (payload.ignore_abort) return;
+        if (context.signal.aborted) onAbort();
+        else context.signal.addEventListener('abort', onAbort, { once: true });
+      });
+    // A timer counts from the event loop's cached clock and can fire up to a millisecond early.
+    for (let left = payload.ms; left > 0; left = started + payload.ms - Date.now()) await nap(left);
     return { slept_ms: Date.now() - started };
   }
 }
