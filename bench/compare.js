@@ -70,18 +70,19 @@ function compare(report, peerNames) {
         ),
       );
     }
-    const two = ours('two-workers');
-    if (two)
+    for (const other of [ours('c100'), ours('two-workers')]) {
+      if (!other) continue;
       rows.push(
         row(
-          `processing, ours: ${two.label}`,
+          `processing, ours: ${other.label}`,
           'jobs/s',
           'higher',
           0,
-          flagged(two.jobs_per_second, two.partial_runs),
+          flagged(other.jobs_per_second, other.partial_runs),
           {},
         ),
       );
+    }
     for (const [setting, title] of [
       ['best', 'best setting'],
       ['defaults', 'defaults'],
@@ -108,6 +109,18 @@ function compare(report, peerNames) {
           peersOf(setting, (p) => ({ stats: p.cpu_ms_per_1000_jobs })),
         ),
       );
+      if (o.server_cpu_ms_per_1000_jobs) {
+        rows.push(
+          row(
+            `database CPU per 1,000 jobs, ${title}`,
+            'ms',
+            'lower',
+            0,
+            { stats: o.server_cpu_ms_per_1000_jobs },
+            peersOf(setting, (p) => (p.server_cpu_ms_per_1000_jobs ? { stats: p.server_cpu_ms_per_1000_jobs } : undefined)),
+          ),
+        );
+      }
     }
   }
   const latency = report.pickup_latency;

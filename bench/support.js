@@ -3,7 +3,7 @@
  * statistics they print.
  */
 const { spawn } = require('node:child_process');
-const { chmodSync, mkdtempSync, readFileSync, rmSync } = require('node:fs');
+const { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const { createServer } = require('node:net');
 const { join } = require('node:path');
@@ -42,6 +42,38 @@ function processCpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   // utime and stime are fields 14 and 15 of the line, counted in clock ticks (100 per second on Linux).
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * A meter of the CPU time the PostgreSQL server behind `url` has used so far, in seconds: the postmaster, its
+ * live children (backends, background processes) and, through the postmaster's cumulative child times, the
+ * backends that have exited since. Resolves to null when the server's data folder is not on this machine
+ * (DATABASE_URL pointing elsewhere, or a server run as a user whose folder cannot be read).
+ */
+async function serverCpuMeter(url) {
+  try {
+    const dataDirectory = await withClient(url, async (client) => (await client.query('SHOW data_directory')).rows[0].data_directory);
+    const postmaster = Number(readFileSync(join(dataDirectory, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const fieldsOf = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    fieldsOf(postmaster);
+    return () => {
+      const own = fieldsOf(postmaster);
+      // utime, stime, cutime, cstime: fields 14-17 of the line, in clock ticks (100 per second on Linux).
+      let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const fields = fieldsOf(entry);
+          if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+        } catch {
+          // The process ended while the list was read: its time is in the postmaster's child times.
+        }
+      }
+      return ticks / 100;
+    };
+  } catch {
+    return null;
+  }
 }
 
 /** Starts `node dist/main` with `env` and waits (up to `readyWithinMs`) until /health/ready answers. */
@@ -152,6 +184,7 @@ module.exports = {
   percentile,
   freePort,
   processCpuSeconds,
+  serverCpuMeter,
   startService,
   withClient,
   withTriggersOff,
