@@ -1,7 +1,9 @@
 /**
  * The hot-path statements: claim, heartbeat, the attempt transitions and the rescue sweep. Each is used
  * by one JobRepository method. Every transition is fenced: it names job_id, the attempt number and the
- * worker id, requires the lease to still hold, and changes nothing (0 rows) otherwise.
+ * worker id, requires the lease to still hold, and changes nothing (0 rows) otherwise. The claim, the
+ * completion and the lease renewal set updated_at = now() themselves: with a move the update guard allows,
+ * that spares each row the guard's function call (migration 1764970000000).
  */
 
 /**
@@ -99,7 +101,8 @@ SET state = 'running',
     worker_id = $2,
     attempt_started_at = now(),
     lease_expires_at = now() + $3 * interval '1 millisecond',
-    available_at = NULL
+    available_at = NULL,
+    updated_at = now()
 FROM due
 WHERE j.job_id = due.job_id
 RETURNING ${CLAIMED_COLUMNS},
@@ -112,7 +115,8 @@ RETURNING ${CLAIMED_COLUMNS},
  */
 export const RENEW_LEASES = `
 UPDATE jobs j
-SET lease_expires_at = now() + $3 * interval '1 millisecond'
+SET lease_expires_at = now() + $3 * interval '1 millisecond',
+    updated_at = now()
 FROM jsonb_to_recordset($2::jsonb) AS live(job_id uuid, attempt integer)
 WHERE j.job_id = live.job_id AND j.attempts = live.attempt AND j.worker_id = $1
   AND j.lease_expires_at > now()
@@ -128,7 +132,8 @@ UPDATE jobs j
 SET state = 'completed',
     result = coalesce(done.result, 'null'::jsonb),
     finished_at = now(),
-    lease_expires_at = NULL
+    lease_expires_at = NULL,
+    updated_at = now()
 FROM jsonb_to_recordset($2::jsonb) AS done(job_id uuid, attempt integer, result jsonb)
 WHERE j.job_id = done.job_id AND j.attempts = done.attempt AND j.worker_id = $1
   AND j.lease_expires_at > now()

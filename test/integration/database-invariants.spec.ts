@@ -146,6 +146,50 @@ describe('invariants the database enforces', () => {
       expect(await row(jobId)).toEqual(before);
     });
 
+    it('refuses the same changes from a statement that stamps updated_at itself, as the hot-path statements do', async () => {
+      const running = await runningJob();
+      const completed = await completedJob();
+      const before = [await row(running), await row(completed)];
+      const stamped = (set: string, jobId: string): Promise<void> =>
+        refused(`UPDATE jobs SET ${set}, updated_at = now() WHERE job_id = $1`, [jobId]);
+      await stamped(`job_type = 'echo'`, running);
+      await stamped(`payload = '{"x": 1}'`, running);
+      await stamped(`created_at = now() - interval '1 day'`, running);
+      await stamped(`started_at = now() + interval '1 hour'`, running);
+      await stamped(`worker_id = 'w2'`, running);
+      await stamped(`attempts = attempts + 1, lease_expires_at = now() + interval '1 minute'`, running);
+      await stamped(`failed_attempts = failed_attempts + 1`, running);
+      await stamped(`state = 'pending'`, running);
+      await stamped(`result = '{"other": true}'`, completed);
+      await stamped(`state = 'running'`, completed);
+      expect([await row(running), await row(completed)]).toEqual(before);
+    });
+
+    it('stamps updated_at on an allowed change that does not set it', async () => {
+      const jobId = await runningJob();
+      const updatedAt = async (): Promise<Date> =>
+        (await db.pool.query(`SELECT updated_at FROM jobs WHERE job_id = $1`, [jobId])).rows[0].updated_at;
+      // Backdated with the triggers off: the guard would stamp this very update.
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SET LOCAL session_replication_role = replica');
+        await client.query(`UPDATE jobs SET updated_at = now() - interval '1 day' WHERE job_id = $1`, [
+          jobId,
+        ]);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      expect(Date.now() - (await updatedAt()).getTime()).toBeGreaterThan(3_600_000);
+      await db.pool.query(`UPDATE jobs SET max_attempts = 5 WHERE job_id = $1`, [jobId]);
+      const { rows } = await db.pool.query(
+        `SELECT updated_at > now() - interval '1 minute' AS fresh FROM jobs WHERE job_id = $1`,
+        [jobId],
+      );
+      expect(rows[0].fresh).toBe(true);
+    });
+
     it('refuses to change started_at once set', async () => {
       const jobId = await runningJob();
       await refused(`UPDATE jobs SET started_at = now() + interval '1 hour' WHERE job_id = $1`, [jobId]);
