@@ -195,7 +195,7 @@ describe('invariants the database enforces', () => {
       await refused(`UPDATE jobs SET started_at = now() + interval '1 hour' WHERE job_id = $1`, [jobId]);
     });
 
-    it('refuses a malformed job_type or callback_url when the job is inserted, and any later change of either', async () => {
+    it('refuses a malformed job_type, callback_url or payload when the job is inserted, and any later change of them', async () => {
       const insert = (jobType: string, callbackUrl: string | null): Promise<unknown> =>
         db.pool.query(
           `INSERT INTO jobs (job_type, max_attempts, timeout_ms, run_at, available_at, callback_url)
@@ -218,6 +218,19 @@ describe('invariants the database enforces', () => {
       await refusedAs('x'.repeat(101), null, 'job_type');
       await refusedAs('noop', 'ftp://example.com/hook', 'callback_url');
       await refusedAs('noop', `https://example.com/${'x'.repeat(2048)}`, 'callback_url');
+      for (const payload of ['[]', '"text"', '1', 'null']) {
+        const error = await db.pool
+          .query(
+            `INSERT INTO jobs (job_type, payload, max_attempts, timeout_ms, run_at, available_at)
+             VALUES ('noop', $1::jsonb, 3, 1000, now(), now())`,
+            [payload],
+          )
+          .then(
+            () => undefined,
+            (caught: { code?: string; column?: string }) => caught,
+          );
+        expect(error).toMatchObject({ code: '23514', column: 'payload' });
+      }
       const jobCount = async (): Promise<number> =>
         (await db.pool.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n;
       expect(await jobCount()).toBe(0);
