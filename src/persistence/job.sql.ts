@@ -8,8 +8,9 @@
 
 /**
  * The channel workers LISTEN on, to claim jobs when they become due instead of at the next poll. The
- * payload is the earliest due time of the jobs concerned, in epoch milliseconds: a worker that hears of
- * a job due later sets a timer for it instead of polling.
+ * payload is the earliest due time of the jobs concerned, in epoch milliseconds rounded down: a worker that
+ * hears of a job due later sets a timer for it instead of polling, and one due now is never mistaken for
+ * one due a fraction of a millisecond later (which would wait for a timer).
  */
 export const JOBS_DUE_CHANNEL = 'job_service_jobs_due';
 
@@ -161,7 +162,7 @@ WITH closed AS (
 INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
 SELECT job_id, attempts, worker_id, attempt_started_at, now(), $4, $5::jsonb
 FROM closed, (SELECT pg_notify('${JOBS_DUE_CHANNEL}',
-                               coalesce((SELECT (extract(epoch FROM available_at) * 1000)::bigint::text FROM closed), '')
+                               coalesce((SELECT floor(extract(epoch FROM available_at) * 1000)::bigint::text FROM closed), '')
              )) AS wake
 RETURNING job_id`;
 
@@ -386,7 +387,7 @@ SELECT inserted.*, input.ord
 FROM inserted
 JOIN input USING (job_id),
      (SELECT pg_notify('${JOBS_DUE_CHANNEL}',
-                       coalesce((SELECT (extract(epoch FROM min(available_at)) * 1000)::bigint::text FROM inserted), '')
+                       coalesce((SELECT floor(extract(epoch FROM min(available_at)) * 1000)::bigint::text FROM inserted), '')
      )) AS wake`;
 
 /**

@@ -20,6 +20,12 @@ const SELF_FENCE_INTERVAL = 'worker-self-fence';
 const SELF_FENCE_CHECK_MS = 50;
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 const MAX_FUTURE_WAKES = 1_000;
+/**
+ * A timer for a job due later fires this long after the announced time: the time is rounded down to the
+ * millisecond, and a timer counts from the event loop's cached clock, so it may fire up to a millisecond
+ * early. Woken before the job is due, the claim would find nothing and the job would wait for the poll.
+ */
+const FUTURE_WAKE_MARGIN_MS = 2;
 /** How long released attempts may take to be written back after the grace period. */
 const RELEASE_WRITE_MS = 2_000;
 
@@ -160,7 +166,7 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
       },
       // Node fires a timer of more than 2^31-1 ms after 1 ms: a job due months ahead would wake the loop
       // every millisecond. Wait at most that long; the timer then re-arms for what is left.
-      Math.min(MAX_TIMER_DELAY_MS, Math.max(0, next - Date.now())),
+      Math.min(MAX_TIMER_DELAY_MS, Math.max(0, next + FUTURE_WAKE_MARGIN_MS - Date.now())),
     );
     this.wakeTimer.unref();
   }
