@@ -120,6 +120,14 @@ function startPeer(peer, url, command, options = {}) {
 
 const runPeer = (peer, url, command, options) => startPeer(peer, url, command, options).result;
 
+/**
+ * Writes out what earlier runs left in the server's memory (CHECKPOINT) before a measured run, so that no
+ * system's run pays for the flushing of another's writes. Skipped where the role may not checkpoint.
+ */
+async function checkpoint(url) {
+  await withClient(url, (client) => client.query('CHECKPOINT')).catch(() => undefined);
+}
+
 async function reset(url) {
   await withClient(url, (client) => withTriggersOff(client, 'TRUNCATE jobs, job_attempts, callback_deliveries, job_watches'));
 }
@@ -220,10 +228,12 @@ async function processingScenarios(url, peerUrls) {
       if (config.system === 'ours') {
         await reset(url);
         await insertNoopJobs(url, PROCESSING_JOBS);
+        await checkpoint(url);
         result = await drain(url, config.workers, config.env, PROCESSING_JOBS);
       } else {
         const peerUrl = peerUrls[config.system];
         await runPeer(config.system, peerUrl, 'prepare', { jobs: PROCESSING_JOBS });
+        await checkpoint(peerUrl);
         const serverCpu = await serverCpuMeter(peerUrl);
         const serverCpuBefore = serverCpu?.();
         result = await runPeer(config.system, peerUrl, 'drain', { setting: config.setting, jobs: PROCESSING_JOBS, maxSeconds: DRAIN_SECONDS });
@@ -244,6 +254,7 @@ async function processingScenarios(url, peerUrls) {
 /** Jobs created through the API at a steady rate, one idle worker: creation to attempt start, database clock. */
 async function ourLatencyRun(url) {
   await reset(url);
+  await checkpoint(url);
   const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url });
   const worker = await startService({ APP_ROLE: 'worker', DATABASE_URL: url });
   await sleep(500);
@@ -277,6 +288,7 @@ async function ourLatencyRun(url) {
 /** The same for a peer: an idle worker process, and a producer process calling `addJob` / `send` at the rate. */
 async function peerLatencyRun(peer, url, setting) {
   await runPeer(peer, url, 'prepare', {});
+  await checkpoint(url);
   const worker = startPeer(peer, url, 'work', { setting });
   await worker.ready;
   await sleep(500);
@@ -326,6 +338,7 @@ const BATCH_SIZE = 1000;
 
 async function ourHttpRun(url, batchBody) {
   await reset(url);
+  await checkpoint(url);
   const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url });
   const result = await cannon({
     url: `${api.baseUrl}/jobs`,
@@ -359,6 +372,7 @@ async function ourHttpRun(url, batchBody) {
 /** The peers' create calls from one Node process with as many calls in flight as our load generator's connections. */
 async function peerHttpRun(peer, url) {
   await runPeer(peer, url, 'prepare', {});
+  await checkpoint(url);
   const single = await runPeer(peer, url, 'create', { concurrency: SINGLE_CONNECTIONS, seconds: HTTP_SECONDS });
   await runPeer(peer, url, 'prepare', {});
   const batch = await runPeer(peer, url, 'create', { concurrency: BATCH_CONNECTIONS, seconds: HTTP_SECONDS, batch: BATCH_SIZE });
