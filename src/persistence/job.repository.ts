@@ -413,6 +413,8 @@ export class JobRepository {
       const { rows: turn } = await client.query<{ acquired: boolean }>(SQL.TAKE_SWEEP_TURN, [minIntervalMs]);
       if (turn.length === 0) return null;
       const batch: RescueBatch = { rescued: [], refused: [] };
+      const { rows: live } = await client.query<{ any_live: boolean }>(SQL.ANY_LIVE_ATTEMPT);
+      if (!live[0].any_live) return batch;
       await client.query('SAVEPOINT batch');
       try {
         const { rows } = await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASES, [limit, error, skip]);

@@ -337,6 +337,13 @@ recorded AS (
 )
 SELECT job_id, job_type, attempts AS attempt, worker_id, state FROM closed`;
 
+/**
+ * Whether any attempt holds a lease, from the counters the triggers keep (job_counts.live counts the rows
+ * whose lease_expires_at is set). Without one no lease can have expired, and the sweep need not scan the
+ * table: however many finished jobs it keeps, an idle system's sweeps read a few hundred counter rows.
+ */
+export const ANY_LIVE_ATTEMPT = `SELECT coalesce(sum(live), 0) > 0 AS any_live FROM job_counts`;
+
 /** The oldest expired leases, passing over the jobs in $3 (rows this sweep already found it cannot close). */
 export const RESCUE_EXPIRED_LEASES = rescueExpiredLeases('job_id <> ALL($3::uuid[])');
 
