@@ -141,6 +141,40 @@ function typesParsingRepeatedTimestampsOnce(): CustomTypesConfig {
   };
 }
 
+/** A job just inserted: what INSERT_JOBS returns, and the values the database allows a new job only. */
+function toNewJobEntity(row: RawRow, job: NewJob): JobEntity {
+  const createdAt = row.created_at as Date;
+  const runAt = row.run_at as Date;
+  return Object.assign(new JobEntity(), {
+    jobId: row.job_id as string,
+    jobType: row.job_type as string,
+    state: JobState.Pending,
+    payload: row.payload as Record<string, unknown>,
+    result: null,
+    error: null,
+    priority: row.priority as number,
+    runAt,
+    availableAt: new Date(runAt.getTime()),
+    attempts: 0,
+    failedAttempts: 0,
+    maxAttempts: row.max_attempts as number,
+    timeoutMs: row.timeout_ms as number,
+    workerId: null,
+    attemptStartedAt: null,
+    leaseExpiresAt: null,
+    idempotencyKey: job.idempotencyKey,
+    requestHash: job.requestHash,
+    createdAt,
+    updatedAt: new Date(createdAt.getTime()),
+    startedAt: null,
+    finishedAt: null,
+    cancelRequestedAt: null,
+    cancelReason: null,
+    retryOf: null,
+    callbackUrl: row.callback_url as string | null,
+  } satisfies Omit<JobEntity, 'callbackDelivery'>);
+}
+
 /**
  * Every query the service runs. Each method runs one statement (or one transaction) and decides
  * nothing; connection failures surface as DatabaseUnavailableError.
@@ -181,7 +215,10 @@ export class JobRepository {
       typesParsingRepeatedTimestampsOnce(),
     );
     const stored: (JobEntity | null)[] = jobs.map(() => null);
-    for (const row of rows) stored[Number(row.ord) - 1] = this.toJobEntity(row);
+    for (const row of rows) {
+      const index = Number(row.ord) - 1;
+      stored[index] = toNewJobEntity(row, jobs[index]);
+    }
     return stored;
   }
 

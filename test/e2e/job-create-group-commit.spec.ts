@@ -14,7 +14,7 @@ describe('POST /jobs under concurrency: group commit', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await startTestApp(db.url, { role: 'api' });
+    app = await startTestApp(db.url, { role: 'api', httpTargetAllow: ['hooks.example.com'] });
   });
 
   afterAll(async () => {
@@ -114,5 +114,31 @@ describe('POST /jobs under concurrency: group commit', () => {
     });
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM jobs`);
     expect(rows).toEqual([{ n: 1 }]);
+  });
+
+  it('answers a create, single or batch, with the job exactly as GET /jobs/{job_id} shows it', async () => {
+    const bodies = [
+      { job_type: 'noop' },
+      {
+        job_type: 'echo',
+        payload: { zeta: 1, a: [true, null, 'x'], nested: { b: 2, a: 1 } },
+        priority: -3,
+        run_at: '2030-01-01T12:00:00.123456+02:00',
+        max_attempts: 7,
+        timeout_ms: 1234,
+        callback_url: 'https://hooks.example.com/finished',
+      },
+    ];
+    const single = await Promise.all(
+      bodies.map((body) => request(app.getHttpServer()).post('/jobs').send(body).expect(201)),
+    );
+    const batch = await request(app.getHttpServer()).post('/jobs/batch').send({ jobs: bodies }).expect(201);
+    for (const created of [...single.map((response) => response.body), ...batch.body.items]) {
+      const shown = await request(app.getHttpServer()).get(`/jobs/${created.job_id}`).expect(200);
+      const { attempt_history: history, ...job } = shown.body;
+      expect(history).toEqual([]);
+      expect(created).toStrictEqual(job);
+      expect(JSON.stringify(created)).toBe(JSON.stringify(job));
+    }
   });
 });
