@@ -72,7 +72,7 @@ describe('POST /jobs under concurrency: group commit', () => {
         status: 'rejected',
         reason: expect.objectContaining({ message: 'poisoned job refused' }),
       });
-      const created = outcomes.filter((outcome, n) => n !== poisoned);
+      const created = outcomes.filter((_outcome, n) => n !== poisoned);
       expect(created.map((outcome) => outcome.status)).toEqual(Array(BURST - 1).fill('fulfilled'));
       const { rows } = await db.pool.query<{ n: number }>(
         `SELECT (payload->>'n')::int AS n FROM jobs ORDER BY 1`,
