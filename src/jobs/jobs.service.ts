@@ -12,6 +12,7 @@ import { CreateJobDto } from './dto/create-job.dto';
 import type { JobDetailResponse, JobListResponse, JobResponse } from './dto/job.response';
 import type { ListJobsQuery } from './dto/list-jobs.query';
 import { JobFinishWaiters } from './job-finish-waiters';
+import { JobInsertBatcher } from './job-insert-batcher';
 import { presentJob, presentJobDetail } from './job.presenter';
 import { JobState, TERMINAL_STATES } from '../persistence/job-state';
 import type { CancelJobDto, CancelMatchingJobsDto } from './dto/cancel-jobs.dto';
@@ -46,6 +47,7 @@ export class JobsService {
 
   constructor(
     private readonly repository: JobRepository,
+    private readonly inserter: JobInsertBatcher,
     private readonly registry: HandlerRegistry,
     private readonly finishWaiters: JobFinishWaiters,
     private readonly metrics: MetricsService,
@@ -63,9 +65,7 @@ export class JobsService {
     if (problems.length > 0) throw new RequestValidationError(problems);
 
     const requestHash = idempotencyKey === undefined ? null : hashRequest(body);
-    const [created] = await this.repository.insertJobs([
-      this.toNewJob(body, idempotencyKey ?? null, requestHash),
-    ]);
+    const created = await this.inserter.insert(this.toNewJob(body, idempotencyKey ?? null, requestHash));
     if (created) {
       this.metrics.jobsCreated.inc({ job_type: created.jobType });
       return { job: presentJob(created), replayed: false };

@@ -519,6 +519,17 @@ describe('API errors (APP_ROLE=api)', () => {
       expect(new Set(problem.errors.map((error: Json) => error.index))).toEqual(new Set([1, 3]));
     });
 
+    it('names the one bad job among 1000 plain ones, with the messages of a job refused alone, and creates none', async () => {
+      const jobs: object[] = Array.from({ length: 1000 }, (_, n) => ({ job_type: 'echo', payload: { n } }));
+      jobs[998] = { job_type: 'echo', priority: 1.5, max_attempts: null, extra: true };
+      const alone = await expectInvalid(db, postBatch({ jobs: [jobs[998]] }), 'priority');
+      const problem = await expectInvalid(db, postBatch({ jobs }), 'priority');
+      expect(problem.errors).toEqual(alone.errors.map((error: Json) => ({ ...error, index: 998 })));
+      expect(new Set(problem.errors.map((error: Json) => error.field))).toEqual(
+        new Set(['extra', 'max_attempts', 'priority']),
+      );
+    });
+
     it('lists every item whose payload is invalid for its job type', async () => {
       const problem = await expectInvalid(
         db,

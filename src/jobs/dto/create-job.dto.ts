@@ -38,7 +38,42 @@ export const MAX_BATCH_SIZE = 1_000;
 export const JOB_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 export const JOB_TYPE_MESSAGE = 'job_type must be a job type name such as email.send';
 
+/** The fields of CreateJobDto; every other key is refused. */
+const CREATE_JOB_FIELDS = new Set([
+  'job_type',
+  'payload',
+  'priority',
+  'run_at',
+  'max_attempts',
+  'timeout_ms',
+  'callback_url',
+]);
+
+const isIntegerIn = (value: unknown, min: number, max: number): boolean =>
+  Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+
 export class CreateJobDto {
+  /**
+   * True only of a job its decorators below accept (see PlainCheck): a batch validates a thousand of
+   * these, and most are plain. `run_at` and anything unusual go through class-validator. A change to a
+   * decorator needs the same change here; test/unit/create-job-plain-check.spec.ts holds the two together.
+   */
+  static acceptsPlain(plain: Record<string, unknown>): boolean {
+    for (const key of Object.keys(plain)) if (!CREATE_JOB_FIELDS.has(key)) return false;
+    const { job_type, payload, priority, run_at, max_attempts, timeout_ms, callback_url } = plain;
+    return (
+      typeof job_type === 'string' &&
+      JOB_TYPE_PATTERN.test(job_type) &&
+      (payload === undefined ||
+        (typeof payload === 'object' && payload !== null && !Array.isArray(payload))) &&
+      (priority === undefined || isIntegerIn(priority, -1000, 1000)) &&
+      run_at === undefined &&
+      (max_attempts === undefined || isIntegerIn(max_attempts, 1, 1000)) &&
+      (timeout_ms === undefined || isIntegerIn(timeout_ms, 1, 86_400_000)) &&
+      (callback_url === undefined || (typeof callback_url === 'string' && callback_url.length <= 2048))
+    );
+  }
+
   @ApiProperty({ description: 'A registered job type (see GET /job-types)', example: 'echo' })
   @IsString()
   @IsNotEmpty()
