@@ -319,11 +319,20 @@ describe('operator control', () => {
         const waiting = Array.from({ length: 1_000 }, waitFor);
         // All of them are waiting: the api holds its pool (DB_POOL_SIZE) and one listener, not a connection each.
         await new Promise((resolve) => setTimeout(resolve, 2_000));
-        const { rows } = await db.pool.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-           WHERE datname = current_database() AND application_name IN ('job-service-api', 'job-service-listener')`,
-        );
-        expect(rows[0].n).toBeLessThanOrEqual(11);
+        // Read a few times: a pooled connection closed for idleness still shows while its backend exits.
+        const connections = async (): Promise<number> =>
+          (
+            await db.pool.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+               WHERE datname = current_database() AND application_name IN ('job-service-api', 'job-service-listener')`,
+            )
+          ).rows[0].n;
+        let fewest = await connections();
+        for (let read = 1; read < 10 && fewest > 11; read++) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          fewest = Math.min(fewest, await connections());
+        }
+        expect(fewest).toBeLessThanOrEqual(11);
         const settled = await Promise.race([
           Promise.all(waiting),
           new Promise((resolve) => setTimeout(resolve, 100, 'waiting')),
