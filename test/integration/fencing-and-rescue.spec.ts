@@ -1,4 +1,5 @@
-import type { JobRepository } from '../../src/persistence/job.repository';
+import { JobRepository } from '../../src/persistence/job.repository';
+import { JobsDatabase } from '../../src/persistence/jobs-database';
 import { AttemptOutcome } from '../../src/persistence/job-state';
 import { ALL_TYPES, insertJob } from '../support/job-factory';
 import { openRepository } from '../support/repository';
@@ -205,5 +206,47 @@ describe('fenced writes, lease renewal and rescue', () => {
     const job = await row(jobId);
     expect(job).toMatchObject({ state: 'running', lease_expires_at: null, failed_attempts: 1 });
     expect((job.available_at as Date).getTime() - Date.now()).toBeGreaterThan(50_000);
+  });
+});
+
+describe('the rescue sweep with no live attempt', () => {
+  let db: TestDatabase;
+  let database: JobsDatabase;
+  let repository: JobRepository;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // One connection, so that its scan statistics can be flushed from it (pg_stat_force_next_flush).
+    database = await JobsDatabase.open({ url: db.url, poolSize: 1, preparedStatements: true });
+    repository = new JobRepository(database);
+  });
+  afterAll(async () => {
+    await database.close();
+    await db.drop();
+  });
+
+  /** Sequential scans of jobs so far, with the sweeping connection's pending statistics flushed first. */
+  const jobScans = async (): Promise<number> => {
+    await database.dataSource.query('SELECT pg_stat_force_next_flush()');
+    await database.dataSource.query('SELECT 1');
+    const { rows } = await db.pool.query(
+      `SELECT seq_scan::int AS n FROM pg_stat_user_tables WHERE relname = 'jobs'`,
+    );
+    return rows[0].n;
+  };
+
+  it('reads the counters instead of scanning the jobs table, and scans once an attempt holds a lease', async () => {
+    await insertJob(db.pool);
+    const before = await jobScans();
+    expect(await repository.rescueExpiredLeases(500)).toEqual({ rescued: [], refused: [] });
+    expect(await jobScans()).toBe(before);
+
+    const [claimed] = await repository.claimDue(1, 'worker-a', 60_000, ALL_TYPES);
+    await db.pool.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE job_id = $1`, [
+      claimed.jobId,
+    ]);
+    const batch = await repository.rescueExpiredLeases(500);
+    expect(batch?.rescued.map((attempt) => attempt.jobId)).toEqual([claimed.jobId]);
+    expect(await jobScans()).toBeGreaterThan(before);
   });
 });
