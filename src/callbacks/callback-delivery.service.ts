@@ -100,7 +100,7 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
           const claimed = await this.repository.claimDueCallbacks(free, this.config.workerId, this.leaseMs());
           for (const callback of claimed) this.track(callback);
           // A full claim may have left more due: claim again as soon as a slot frees.
-          if (claimed.length === free) this.wakeSignal.wake();
+          if (claimed.length === free) this.wake();
         } catch (error) {
           this.logger.warn({ err: error }, 'claiming callback deliveries failed; retrying at the next poll');
         }

@@ -40,7 +40,7 @@ export interface ProblemExample {
   problem: Problem;
 }
 
-export const RETRY_AFTER_HEADER: HeadersObject = {
+const RETRY_AFTER_HEADER: HeadersObject = {
   'Retry-After': {
     description: 'Seconds to wait before trying again',
     required: true,
@@ -96,7 +96,7 @@ export function ApiProblemResponse(
   );
 }
 
-export const PROBLEMS = {
+const PROBLEMS = {
   malformedJson: { summary: 'The body is not valid JSON', problem: MALFORMED_JSON },
   unsupportedMediaType: { summary: 'The body is not JSON', problem: UNSUPPORTED_MEDIA_TYPE },
   payloadTooLarge: {

@@ -23,7 +23,7 @@ const MAX_RETENTION_MS = 3_650 * DAY_MS;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** The validated configuration of one process. Built once at boot by `loadConfig`; nothing else reads the environment. */

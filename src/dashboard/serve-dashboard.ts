@@ -11,7 +11,7 @@ export const DASHBOARD_PATH = '/ui';
  * What `npm run build` writes the dashboard to (see ui/vite.config.mts). Resolved from this file's folder
  * in both src/dashboard (tests) and dist/dashboard (the built service), so both serve the same build.
  */
-export const DASHBOARD_BUILD_DIR = join(__dirname, '..', '..', 'dist', 'ui');
+const DASHBOARD_BUILD_DIR = join(__dirname, '..', '..', 'dist', 'ui');
 
 /**
  * The policy for /ui, stricter than the default one of every other answer: nothing inline (no script, no

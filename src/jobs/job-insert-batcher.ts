@@ -62,18 +62,10 @@ export class JobInsertBatcher {
         for (const pending of group) pending.reject(error);
         return;
       }
-      await Promise.all(group.map((pending) => this.writeAlone(pending)));
+      // One at a time: a refused group must not flood the pool with single inserts past the limit above.
+      for (const pending of group) await this.write([pending]);
       return;
     }
     group.forEach((pending, index) => pending.resolve(stored[index]));
-  }
-
-  private async writeAlone(pending: PendingInsert): Promise<void> {
-    try {
-      const [stored] = await this.repository.insertJobs([pending.job]);
-      pending.resolve(stored);
-    } catch (error) {
-      pending.reject(error);
-    }
   }
 }

@@ -11,7 +11,7 @@ import { JOBS_DATABASE, JobsDatabase } from './jobs-database';
 
 const RECONNECT_DELAY_MS = 1_000;
 /** Without LISTEN, how often the finished-jobs subscribers (long polls) are told to look again. */
-export const LOOK_AGAIN_WITHOUT_LISTEN_MS = 1_000;
+const LOOK_AGAIN_WITHOUT_LISTEN_MS = 1_000;
 /** How long closing waits for the server to take its leave before the socket is dropped. */
 const CLOSE_TIMEOUT_MS = 500;
 

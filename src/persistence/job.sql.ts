@@ -35,10 +35,12 @@ export const JOBS_FINISHED_CHANNEL = 'job_service_jobs_finished';
  * Watch job $1 until now() + $2 ms: its finish is then announced on JOBS_FINISHED_CHANNEL. The share
  * lock on the job's row orders this statement against the transition: one that updated the row first is
  * waited for (a read after this statement sees it), one that comes later finds the watch. No row for a
- * job that does not exist.
+ * job that does not exist or has finished already (it never changes again).
  */
 export const WATCH_JOB = `
-WITH job AS (SELECT job_id FROM jobs WHERE job_id = $1 FOR SHARE)
+WITH job AS (
+  SELECT job_id FROM jobs WHERE job_id = $1 AND state NOT IN ('completed', 'failed', 'cancelled') FOR SHARE
+)
 INSERT INTO job_watches AS w (job_id, expires_at)
 SELECT job_id, now() + $2 * interval '1 millisecond' FROM job
 ON CONFLICT (job_id) DO UPDATE SET expires_at = greatest(w.expires_at, excluded.expires_at)`;
@@ -53,6 +55,9 @@ export const FORGET_EXPIRED_WATCHES = `DELETE FROM job_watches WHERE expires_at 
  */
 export const DUE = `available_at IS NOT NULL AND available_at <= now()`;
 
+/** Attempts running now, from the counters the triggers keep (job_counts.live, a few hundred rows). */
+const LIVE_ATTEMPTS = `(SELECT coalesce(sum(live), 0)::bigint FROM job_counts)`;
+
 /**
  * The work the worker fleet has: due jobs of types that are not paused, plus attempts running now. The
  * autoscaler (KEDA's PostgreSQL trigger in deploy/k8s/worker.yaml, rendered from this constant by
@@ -66,7 +71,7 @@ export const WORKER_DEMAND = `
 SELECT (SELECT count(*) FROM jobs
         WHERE ${DUE}
           AND job_type <> ALL(ARRAY(SELECT job_type FROM job_type_pauses)))
-     + (SELECT coalesce(sum(live), 0)::bigint FROM job_counts) AS demand`;
+     + ${LIVE_ATTEMPTS} AS demand`;
 
 /**
  * Columns a worker needs to run a claimed attempt. Times it only measures come as numbers (milliseconds):
@@ -342,7 +347,7 @@ SELECT job_id, job_type, attempts AS attempt, worker_id, state FROM closed`;
  * whose lease_expires_at is set). Without one no lease can have expired, and the sweep need not scan the
  * table: however many finished jobs it keeps, an idle system's sweeps read a few hundred counter rows.
  */
-export const ANY_LIVE_ATTEMPT = `SELECT coalesce(sum(live), 0) > 0 AS any_live FROM job_counts`;
+export const ANY_LIVE_ATTEMPT = `SELECT ${LIVE_ATTEMPTS} > 0 AS any_live`;
 
 /** The oldest expired leases, passing over the jobs in $3 (rows this sweep already found it cannot close). */
 export const RESCUE_EXPIRED_LEASES = rescueExpiredLeases('job_id <> ALL($3::uuid[])');

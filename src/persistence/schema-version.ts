@@ -25,6 +25,8 @@ const UNDEFINED_TABLE = '42P01';
 export class SchemaVersion {
   /** Once every migration is seen applied, it stays so: the service never undoes a migration. */
   private upToDate = false;
+  /** The names of the migrations this build ships, oldest first; read once. */
+  private shippedNames: string[] | undefined;
 
   private readonly dataSource: DataSource;
 
@@ -34,9 +36,9 @@ export class SchemaVersion {
 
   /** Reads the applied migrations (one short query, skipped once seen up to date). Throws DatabaseUnavailableError. */
   async check(): Promise<SchemaCheck> {
-    const shipped = this.dataSource.migrations
+    const shipped = (this.shippedNames ??= this.dataSource.migrations
       .map((migration) => migration.name ?? migration.constructor.name)
-      .sort(byTimestamp);
+      .sort(byTimestamp));
     if (this.upToDate) return { missing: [], expected: shipped.length };
     const applied = new Set(await this.appliedMigrations());
     const missing = shipped.filter((name) => !applied.has(name));

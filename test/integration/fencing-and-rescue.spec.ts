@@ -235,6 +235,17 @@ describe('the rescue sweep with no live attempt', () => {
     return rows[0].n;
   };
 
+  it('runs one sweep per interval across workers: another worker finds the turn taken', async () => {
+    const other = await openRepository(db.url);
+    try {
+      expect(await repository.rescueExpiredLeases(500, 60_000)).not.toBeNull();
+      expect(await other.repository.rescueExpiredLeases(500, 60_000)).toBeNull();
+      expect(await repository.rescueExpiredLeases(500, 60_000)).toBeNull();
+    } finally {
+      await other.close();
+    }
+  });
+
   it('reads the counters instead of scanning the jobs table, and scans once an attempt holds a lease', async () => {
     await insertJob(db.pool);
     const before = await jobScans();
@@ -245,8 +256,9 @@ describe('the rescue sweep with no live attempt', () => {
     await db.pool.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE job_id = $1`, [
       claimed.jobId,
     ]);
+    const beforeSweep = await jobScans();
     const batch = await repository.rescueExpiredLeases(500);
     expect(batch?.rescued.map((attempt) => attempt.jobId)).toEqual([claimed.jobId]);
-    expect(await jobScans()).toBeGreaterThan(before);
+    expect(await jobScans()).toBeGreaterThan(beforeSweep);
   });
 });

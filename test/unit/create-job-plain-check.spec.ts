@@ -85,7 +85,6 @@ describe('CreateJobDto.acceptsPlain, the quick check of batch items', () => {
       { numRuns: 3000 },
     );
     // Enough of the generated jobs pass the quick check for the property to say something.
-    console.log(accepted);
     expect(accepted).toBeGreaterThan(100);
   });
 

@@ -35,7 +35,7 @@ const nullableJobError = (description: string): ApiPropertyOptions => ({
  * Any JSON value, null included, spelled out: in OpenAPI 3.0 `nullable` needs a `type`, so an untyped
  * schema cannot say "or null", and tools read a bare `{}` differently.
  */
-export const ANY_JSON_VALUE: SchemaObject[] = [
+const ANY_JSON_VALUE: SchemaObject[] = [
   { type: 'object', additionalProperties: {}, nullable: true },
   { type: 'array', items: {} },
   { type: 'string' },
