@@ -11,6 +11,8 @@ const { join } = require('node:path');
 const { Client } = require('pg');
 const { chromium } = require('playwright-core');
 const { runMigrations } = require('../dist/persistence/data-source');
+// The flags the browser tests launch Chromium with (test/support/browser.ts).
+const CHROMIUM_ARGS = require('../test/support/chromium-args.json');
 
 const ROOT = join(__dirname, '..');
 const OUT = join(ROOT, 'docs', 'screenshots');
@@ -136,16 +138,7 @@ async function main() {
     mkdirSync(OUT, { recursive: true });
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
     });
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     const shoot = async (file, fullPage = true) => {
