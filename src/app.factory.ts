@@ -1,22 +1,23 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { NextFunction, Request, Response } from 'express';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppModule } from './app.module';
 import { CallbackDeliveryService } from './callbacks/callback-delivery.service';
 import { completeProblemExamples } from './common/api-responses';
-import { jsonBodyParser } from './common/http-body';
-import { ProblemDetailsFilter } from './common/problem-details.filter';
+import { parseJsonBodies } from './common/http-body';
+import { ProblemDetailsFilter, sendProblem, toProblem } from './common/problem-details.filter';
 import { NotReadyProblemResponse, ProblemResponse } from './common/problem.response';
-import { DASHBOARD_PATH, loadDashboardFiles, serveDashboard } from './dashboard/serve-dashboard';
+import { loadDashboardFiles, serveDashboard } from './dashboard/serve-dashboard';
 import { createValidationPipe } from './common/validation';
 import { runsApi, runsWorker, type AppConfig } from './config/app-config';
 import { ShutdownState } from './health/shutdown-state';
 import { PinoNestLogger, type Logger } from './logging/logger';
-import { REQUEST_ID_HEADER, requestLogging } from './logging/request-logging';
+import { logRequests, REQUEST_ID_HEADER } from './logging/request-logging';
 import { DatabaseUnavailableError } from './persistence/persistence.errors';
 import { SchemaVersion } from './persistence/schema-version';
 import { ClaimLoopService } from './worker/claim-loop.service';
@@ -24,26 +25,42 @@ import { EventLoopWatchdog } from './worker/event-loop-watchdog.service';
 import { RescuerService } from './worker/rescuer.service';
 import { RetentionService } from './worker/retention.service';
 
+/**
+ * Longest path segment the router matches as a parameter (a job id, a job type). Longer ones reach the
+ * controller and its validation like any other bad value, instead of a bare 404.
+ */
+const MAX_PARAM_LENGTH = 4_096;
+
 /** Builds the application for `config.role`, exactly as main.ts serves it (the e2e tests use this too). */
 export async function createApp(config: AppConfig, logger: Logger): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(config, logger), {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.maxBodyBytes,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    // A URL the router cannot decode gets a problem like every other refusal.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) =>
+      sendProblem(request, reply, toProblem(error)),
+    // No Express-style middleware is registered: every cross-cutting step is a Fastify hook below.
+    skipMiddie: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRole(config, logger), adapter, {
     bodyParser: false,
     logger: new PinoNestLogger(logger),
     // Nest's default answer to a failing module is process.abort(): main.ts must close what was opened
     // and exit with its own code instead.
     abortOnError: false,
   });
-  app.disable('x-powered-by');
+  const instance = app.getHttpAdapter().getInstance();
   // First, so that every answer carries the request id and the headers, including the problems the body
   // parser sends.
-  app.use(requestLogging(logger));
-  app.use(helmet());
+  logRequests(instance, logger);
+  const securityHeaders = helmetHeaders();
   // While a stopping api drains, each answer closes its connection: a client's next request opens a new
   // one, which the load balancer sends to a process that is staying.
   const shutdown = app.get(ShutdownState);
-  app.use((_request: Request, response: Response, next: NextFunction) => {
-    if (shutdown.isStopping) response.setHeader('Connection', 'close');
-    next();
+  instance.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(securityHeaders);
+    if (shutdown.isStopping) reply.header('Connection', 'close');
+    done();
   });
   if (config.corsOrigins.length > 0) {
     app.enableCors({
@@ -54,12 +71,31 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
     });
   }
   // Static files, public like the HTML of Swagger UI: every call the dashboard makes carries the key.
-  if (runsApi(config.role)) app.use(DASHBOARD_PATH, serveDashboard(loadDashboardFiles()));
-  app.use(jsonBodyParser(config.maxBodyBytes));
+  if (runsApi(config.role)) serveDashboard(instance, loadDashboardFiles());
+  parseJsonBodies(instance, config.maxBodyBytes);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter(logger));
   if (runsApi(config.role)) setUpSwagger(app);
   return app;
+}
+
+/**
+ * The headers helmet's defaults set, taken once: they are the same for every answer, so each request
+ * copies a ready object instead of running the middleware.
+ */
+function helmetHeaders(): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const response = {
+    setHeader: (name: string, value: string | number) => void (headers[name.toLowerCase()] = String(value)),
+    removeHeader: (name: string) => void delete headers[name.toLowerCase()],
+  };
+  helmet()({} as IncomingMessage, response as unknown as ServerResponse, () => undefined);
+  return headers;
+}
+
+/** The application's Fastify instance, once createApp has built it (the tests read its routes). */
+export function fastifyOf(app: INestApplication): FastifyInstance {
+  return (app as NestFastifyApplication).getHttpAdapter().getInstance();
 }
 
 /**

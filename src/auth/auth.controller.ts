@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Req } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { callerOf, RequireScope } from '../common/api-key.guard';
 import { ApiKeyRequired } from '../common/api-responses';
 import { WhoamiResponse } from './dto/whoami.response';
@@ -23,7 +23,7 @@ export class AuthController {
       'API_KEYS every request is let in: then scope is admin and key_required false. Never echoes the key.',
   })
   @ApiOkResponse({ type: WhoamiResponse })
-  whoami(@Req() request: Request): WhoamiResponse {
+  whoami(@Req() request: FastifyRequest): WhoamiResponse {
     const caller = callerOf(request);
     return caller ? { scope: caller.scope, key_required: true } : { scope: 'admin', key_required: false };
   }

@@ -8,7 +8,7 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { API_SCOPES, type ApiScope, type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -46,8 +46,8 @@ export interface Caller {
   scope: ApiScope;
 }
 
-export function callerOf(request: Request): Caller | undefined {
-  return (request as Request & { caller?: Caller }).caller;
+export function callerOf(request: FastifyRequest): Caller | undefined {
+  return (request as FastifyRequest & { caller?: Caller }).caller;
 }
 
 export const API_KEY_REQUIRED = 'A valid API key is required: Authorization: Bearer <key>';
@@ -89,7 +89,7 @@ export class ApiKeyGuard implements CanActivate {
     if (route.publicWhen?.(this.config)) return true;
     if (this.keys.length === 0) return true;
 
-    const request = context.switchToHttp().getRequest<Request & { caller?: Caller }>();
+    const request = context.switchToHttp().getRequest<FastifyRequest & { caller?: Caller }>();
     const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(request.headers.authorization ?? '');
     const presented = match ? digest(match[1]) : null;
     // Every key is compared, in constant time, whichever matches: timing tells nothing about the keys.

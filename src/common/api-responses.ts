@@ -5,6 +5,7 @@ import {
   UnauthorizedException,
   type Type,
 } from '@nestjs/common';
+import { errorCodes } from 'fastify';
 import {
   ApiBearerAuth,
   ApiExtraModels,
@@ -101,7 +102,7 @@ const PROBLEMS = {
   unsupportedMediaType: { summary: 'The body is not JSON', problem: UNSUPPORTED_MEDIA_TYPE },
   payloadTooLarge: {
     summary: 'The body is over MAX_BODY_BYTES',
-    problem: toProblem({ status: 413, type: 'entity.too.large' }),
+    problem: toProblem(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()),
   },
   apiKeyRequired: {
     summary: 'No key, or a key API_KEYS does not list',

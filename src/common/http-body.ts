@@ -1,64 +1,105 @@
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { FastifyInstance } from 'fastify';
 import { isUtf8 } from 'node:buffer';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { RequestValidationError } from '../jobs/jobs.errors';
-import { MALFORMED_JSON, sendProblem, toProblem, UNSUPPORTED_MEDIA_TYPE } from './problem-details.filter';
+import {
+  MALFORMED_JSON,
+  PAYLOAD_TOO_LARGE,
+  ProblemError,
+  toProblem,
+  UNSUPPORTED_MEDIA_TYPE,
+  type Problem,
+} from './problem-details.filter';
 import { unstorableJsonProblems } from './storable-json';
 import { toFieldError } from './validation';
 
-const JSON_TYPES = ['application/json', 'application/*+json'];
+/** `application/json` and `application/<anything>+json`, with or without parameters. */
+const JSON_MEDIA_TYPE = /^application\/(?:[^;\s/]+\+)?json[\t ]*(?:;|$)/i;
+/** The charset parameter of a Content-Type, when it has one. */
+const CHARSET_PARAMETER = /;[\t ]*charset[\t ]*=[\t ]*"?([^";\t ]*)"?/i;
 /** JSON's own whitespace, then an object or an array: other JSON texts are no request body. */
 const OBJECT_OR_ARRAY = /^[\t\n\r ]*[[{]/;
 
-/** JSON is UTF-8 (RFC 8259); bytes that are not would otherwise be decoded into U+FFFD and stored so. */
-function assertUtf8(_request: Request, _response: Response, body: Buffer, charset: string): void {
-  if (charset !== 'utf-8' && charset !== 'utf8') {
-    throw Object.assign(new Error('JSON must be UTF-8'), { status: 415, type: 'charset.unsupported' });
+const NOT_UTF8: Problem = {
+  ...MALFORMED_JSON,
+  detail: 'The request body is not valid UTF-8, so it is not JSON',
+};
+const UNSUPPORTED_ENCODING: Problem = {
+  status: 415,
+  code: 'unsupported_media_type',
+  detail: 'The request body encoding is not supported',
+};
+const UNREADABLE_BODY: Problem = {
+  status: 400,
+  code: 'unreadable_body',
+  detail: 'The request body could not be read',
+};
+
+/** The Content-Encodings a client may compress a body with, and how each is undone. */
+const DECODERS: Record<string, (bytes: Buffer, options: { maxOutputLength: number }) => Buffer> = {
+  gzip: gunzipSync,
+  'x-gzip': gunzipSync,
+  deflate: inflateSync,
+  br: brotliDecompressSync,
+};
+
+/**
+ * The body as sent before any Content-Encoding, or the problem that refuses it. Decompressed, it may not
+ * exceed the limit either: a small compressed body must not become a large one.
+ */
+function decode(
+  bytes: Buffer,
+  contentEncoding: string | undefined,
+  limitBytes: number,
+): Buffer | ProblemError {
+  const encoding = (contentEncoding ?? 'identity').trim().toLowerCase();
+  if (encoding === 'identity' || encoding === '') return bytes;
+  const decoder = Object.hasOwn(DECODERS, encoding) ? DECODERS[encoding] : undefined;
+  if (!decoder) return new ProblemError(UNSUPPORTED_ENCODING);
+  try {
+    return decoder(bytes, { maxOutputLength: limitBytes });
+  } catch (error) {
+    const tooLarge = (error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE';
+    return new ProblemError(tooLarge ? PAYLOAD_TOO_LARGE : UNREADABLE_BODY);
   }
-  if (!isUtf8(body)) throw Object.assign(new Error('Not UTF-8'), { status: 400, type: 'encoding.invalid' });
 }
 
 /**
- * Parses JSON bodies up to `limitBytes` and answers problem+json itself when it cannot: 415 for a body
- * that is not JSON, 413 for one over the limit, 400 for malformed JSON and for JSON that the database
- * would not give back exactly as sent (see unstorableJsonProblems; that check needs the body's text, as
- * JSON.parse has already rounded its numbers). Runs before routing, so these requests never reach a
- * controller and change nothing.
+ * Reads every request body itself, up to `limitBytes` (Fastify refuses a longer one with 413 before it is
+ * read), and refuses with a problem what is not a JSON object or array: 415 for a body that is not JSON or
+ * not UTF-8 by its charset or compressed other than by gzip, deflate or br, 400 for bytes that are not UTF-8, for malformed JSON and for JSON that the
+ * database would not give back exactly as sent (see unstorableJsonProblems; that check needs the body's
+ * text, as JSON.parse has already rounded its numbers). A refused body never reaches a controller, so it
+ * changes nothing. An empty body is `{}` when declared JSON and absent otherwise.
  */
-export function jsonBodyParser(limitBytes: number): RequestHandler {
-  const readText = express.text({ type: JSON_TYPES, limit: limitBytes, verify: assertUtf8 });
-  return (request: Request, response: Response, next: NextFunction): void => {
-    const hasBody =
-      request.headers['transfer-encoding'] !== undefined ||
-      Number(request.headers['content-length'] ?? 0) > 0;
-    if (hasBody && !request.is(JSON_TYPES)) {
-      sendProblem(request, response, UNSUPPORTED_MEDIA_TYPE);
-      return;
+export function parseJsonBodies(instance: FastifyInstance, limitBytes: number): void {
+  instance.removeAllContentTypeParsers();
+  instance.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limitBytes }, (request, raw, done) => {
+    const contentType = request.headers['content-type'] ?? '';
+    const isJson = JSON_MEDIA_TYPE.test(contentType);
+    if ((raw as Buffer).length === 0) return done(null, isJson ? {} : undefined);
+    if (!isJson) return done(new ProblemError(UNSUPPORTED_MEDIA_TYPE));
+    const bytes = decode(raw as Buffer, request.headers['content-encoding'], limitBytes);
+    if (bytes instanceof ProblemError) return done(bytes);
+    const charset = CHARSET_PARAMETER.exec(contentType)?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      return done(new ProblemError(UNSUPPORTED_ENCODING));
     }
-    readText(request, response, (error?: unknown) => {
-      if (error) return sendProblem(request, response, toProblem(error));
-      const text: unknown = request.body;
-      if (typeof text !== 'string') return next();
-      if (text === '') {
-        request.body = {};
-        return next();
-      }
-      let body: unknown;
-      try {
-        if (!OBJECT_OR_ARRAY.test(text)) throw new SyntaxError('not an object or array');
-        body = JSON.parse(text);
-      } catch {
-        return sendProblem(request, response, MALFORMED_JSON);
-      }
-      const problems = unstorableJsonProblems(text, body);
-      if (problems.length > 0) {
-        return sendProblem(
-          request,
-          response,
-          toProblem(new RequestValidationError(problems.map(toFieldError))),
-        );
-      }
-      request.body = body;
-      next();
-    });
-  };
+    if (!isUtf8(bytes)) return done(new ProblemError(NOT_UTF8));
+    let text = bytes.toString('utf8');
+    // A byte order mark is no part of the JSON text (RFC 8259 lets a parser ignore it).
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    let body: unknown;
+    try {
+      if (!OBJECT_OR_ARRAY.test(text)) throw new SyntaxError('not an object or array');
+      body = JSON.parse(text);
+    } catch {
+      return done(new ProblemError(MALFORMED_JSON));
+    }
+    const problems = unstorableJsonProblems(text, body);
+    if (problems.length > 0) {
+      return done(new ProblemError(toProblem(new RequestValidationError(problems.map(toFieldError)))));
+    }
+    done(null, body);
+  });
 }

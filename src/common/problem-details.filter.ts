@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import {
   IdempotencyKeyReusedError,
@@ -35,8 +35,29 @@ export const UNSUPPORTED_MEDIA_TYPE: Problem = {
   detail: 'Request bodies must be JSON (Content-Type: application/json)',
 };
 
+export const PAYLOAD_TOO_LARGE: Problem = {
+  status: 413,
+  code: 'payload_too_large',
+  detail: 'The request body is larger than the limit',
+};
+
+/** An answer decided before routing (by the body parser, say): its problem is sent as it is. */
+export class ProblemError extends Error {
+  constructor(readonly problem: Problem) {
+    super(problem.detail);
+    this.name = 'ProblemError';
+  }
+}
+
+/** Errors Fastify raises itself while reading a request, by their code. */
+const FASTIFY_PROBLEMS: Record<string, Problem> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: PAYLOAD_TOO_LARGE,
+  FST_ERR_BAD_URL: { status: 400, code: 'bad_request', detail: 'The request URL is malformed' },
+};
+
 /** Maps any error to RFC 9457 problem details. Unknown errors become a bare 500: no stack, no SQL. */
 export function toProblem(error: unknown): Problem {
+  if (error instanceof ProblemError) return error.problem;
   if (error instanceof RequestValidationError) {
     return { status: 400, code: 'validation_failed', detail: error.message, errors: error.errors };
   }
@@ -57,22 +78,12 @@ export function toProblem(error: unknown): Problem {
       detail: 'The database is unavailable; retry shortly',
     };
   }
-  const bodyParserType = (error as { type?: unknown } | null)?.type;
-  if (bodyParserType === 'entity.too.large') {
-    return { status: 413, code: 'payload_too_large', detail: 'The request body is larger than the limit' };
+  const fastifyCode = (error as { code?: unknown } | null)?.code;
+  if (typeof fastifyCode === 'string' && Object.hasOwn(FASTIFY_PROBLEMS, fastifyCode)) {
+    return FASTIFY_PROBLEMS[fastifyCode];
   }
-  if (bodyParserType === 'encoding.invalid') {
-    return { ...MALFORMED_JSON, detail: 'The request body is not valid UTF-8, so it is not JSON' };
-  }
-  if (bodyParserType === 'encoding.unsupported' || bodyParserType === 'charset.unsupported') {
-    return {
-      status: 415,
-      code: 'unsupported_media_type',
-      detail: 'The request body encoding is not supported',
-    };
-  }
-  // Other client errors raised while reading the body (http-errors with a 4xx status).
-  const clientStatus = (error as { status?: unknown; expose?: unknown } | null)?.status;
+  // Other client errors raised while reading the body (a length that does not match, an aborted upload).
+  const clientStatus = (error as { statusCode?: unknown } | null)?.statusCode;
   if (
     typeof clientStatus === 'number' &&
     clientStatus >= 400 &&
@@ -118,13 +129,13 @@ export function problemBody(problem: Problem, instance: string): Record<string, 
   };
 }
 
-export function sendProblem(request: Request, response: Response, problem: Problem): void {
-  if (problem.status === 503) response.setHeader('Retry-After', '1');
-  if (problem.status === 401) response.setHeader('WWW-Authenticate', 'Bearer');
-  response
-    .status(problem.status)
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): void {
+  if (problem.status === 503) reply.header('Retry-After', '1');
+  if (problem.status === 401) reply.header('WWW-Authenticate', 'Bearer');
+  reply
+    .code(problem.status)
     .type(PROBLEM_CONTENT_TYPE)
-    .send(JSON.stringify(problemBody(problem, request.originalUrl.split('?')[0])));
+    .send(JSON.stringify(problemBody(problem, request.url.split('?')[0])));
 }
 
 @Catch()
@@ -133,16 +144,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   catch(error: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const request = http.getRequest<Request>();
-    const response = http.getResponse<Response>();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
     const problem = toProblem(error);
     if (problem.status >= 500 && problem.code !== 'not_ready') {
       this.logger.error(
-        { err: error, request_id: requestIdOf(request), method: request.method, url: request.originalUrl },
+        { err: error, request_id: requestIdOf(request), method: request.method, url: request.url },
         'request failed',
       );
     }
-    if (response.headersSent) return;
-    sendProblem(request, response, problem);
+    if (reply.sent) return;
+    sendProblem(request, reply, problem);
   }
 }

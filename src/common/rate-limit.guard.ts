@@ -1,6 +1,6 @@
 import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { ThrottlerGuard } from '@nestjs/throttler';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { callerOf, isPublicRoute } from './api-key.guard';
 
 /**
@@ -11,8 +11,10 @@ import { callerOf, isPublicRoute } from './api-key.guard';
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
   protected override getTracker(request: Record<string, unknown>): Promise<string> {
-    const caller = callerOf(request as unknown as Request);
-    return Promise.resolve(caller ? caller.keyId : `ip:${(request as unknown as Request).ip ?? 'unknown'}`);
+    const caller = callerOf(request as unknown as FastifyRequest);
+    return Promise.resolve(
+      caller ? caller.keyId : `ip:${(request as unknown as FastifyRequest).ip ?? 'unknown'}`,
+    );
   }
 
   /** One budget per key across every endpoint (the default would keep one per endpoint). */

@@ -1,4 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
@@ -98,38 +98,39 @@ export function loadDashboardFiles(dir: string = DASHBOARD_BUILD_DIR): Dashboard
 }
 
 /**
- * Express handler mounted at /ui. `/ui` and `/ui/` answer index.html (the dashboard routes by the URL's
- * fragment, so no other page path exists); `/ui/assets/...` the hashed files. Anything else falls through
- * to the API's 404 problem. The build names its assets by absolute path (/ui/assets/...), so /ui needs no
- * redirect to /ui/. With no build, /ui says so instead of a bare 404.
+ * Serves the dashboard at /ui. `/ui` and `/ui/` answer index.html (the dashboard routes by the URL's
+ * fragment, so no other page path exists); `/ui/assets/...` the hashed files. Anything else gets the API's
+ * 404 problem. The build names its assets by absolute path (/ui/assets/...), so /ui needs no redirect to
+ * /ui/. With no build, /ui says so instead of a bare 404. HEAD is answered like GET, without the body.
  */
-export function serveDashboard(files: DashboardFiles | null) {
-  return (request: Request, response: Response, next: NextFunction): void => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') return next();
+export function serveDashboard(instance: FastifyInstance, files: DashboardFiles | null): void {
+  const serve = (request: FastifyRequest, reply: FastifyReply): void => {
     if (!files) {
-      response
-        .status(404)
+      reply
+        .code(404)
         .type('text/plain')
-        .setHeader('Cache-Control', NOT_STORED)
+        .header('Cache-Control', NOT_STORED)
         .send('The dashboard was not built into this service: run npm run build.\n');
       return;
     }
-    // Mounted at /ui, Express gives the rest of the path: "/" for both /ui and /ui/.
-    const file = files.get(request.path);
-    if (!file) return next();
-    response.setHeader('Content-Security-Policy', DASHBOARD_CONTENT_SECURITY_POLICY);
-    response.setHeader('Content-Type', file.contentType);
-    response.setHeader('Cache-Control', file.cacheControl);
-    response.setHeader('ETag', file.etag);
-    response.setHeader('Vary', 'Accept-Encoding');
+    const path = request.url.split('?', 1)[0].slice(DASHBOARD_PATH.length) || '/';
+    const file = files.get(path);
+    if (!file) return reply.callNotFound();
+    reply.headers({
+      'Content-Security-Policy': DASHBOARD_CONTENT_SECURITY_POLICY,
+      'Content-Type': file.contentType,
+      'Cache-Control': file.cacheControl,
+      ETag: file.etag,
+      Vary: 'Accept-Encoding',
+    });
     if (request.headers['if-none-match'] === file.etag) {
-      response.status(304).end();
+      reply.code(304).send();
       return;
     }
     const gzip = file.gzipped !== null && /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
-    const body = gzip ? file.gzipped! : file.body;
-    if (gzip) response.setHeader('Content-Encoding', 'gzip');
-    response.setHeader('Content-Length', String(body.length));
-    response.status(200).end(request.method === 'HEAD' ? undefined : body);
+    if (gzip) reply.header('Content-Encoding', 'gzip');
+    reply.code(200).send(gzip ? file.gzipped! : file.body);
   };
+  instance.get(DASHBOARD_PATH, serve);
+  instance.get(`${DASHBOARD_PATH}/*`, serve);
 }

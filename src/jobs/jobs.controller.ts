@@ -10,7 +10,7 @@ import {
   ApiTags,
   type HeadersObject,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import {
   ApiDatabaseUnavailable,
   ApiJsonBodyProblems,
@@ -91,11 +91,11 @@ export class JobsController {
   async create(
     @Body() body: CreateJobDto,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
-    @Res({ passthrough: true }) response: Response,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<JobResponse> {
     const { job, replayed } = await this.jobs.create(body, idempotencyKey);
-    response.location(`/jobs/${job.job_id}`);
-    if (replayed) response.setHeader('Idempotent-Replayed', 'true');
+    reply.header('Location', `/jobs/${job.job_id}`);
+    if (replayed) reply.header('Idempotent-Replayed', 'true');
     return job;
   }
 
@@ -224,10 +224,10 @@ export class JobsController {
   })
   async retry(
     @Param('job_id') jobId: string,
-    @Res({ passthrough: true }) response: Response,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<JobResponse> {
     const job = await this.jobs.retry(jobId);
-    response.location(`/jobs/${job.job_id}`);
+    reply.header('Location', `/jobs/${job.job_id}`);
     return job;
   }
 

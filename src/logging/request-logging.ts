@@ -1,4 +1,4 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from './logger';
@@ -15,9 +15,20 @@ const MAX_LOGGED_URL = 1_000;
 /** Probes and scrapes arrive every few seconds from machines: logged at debug, not info. */
 const ROUTINE_PATHS = ['/health/live', '/health/ready', '/metrics'];
 
-/** The request id of a request that went through requestLogging. */
-export function requestIdOf(request: Request): string | undefined {
-  return (request.res?.locals as { requestId?: string } | undefined)?.requestId;
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by logRequests for every request, before anything else runs. */
+    requestId: string;
+    /** performance.now() when the request arrived. */
+    arrivedAt: number;
+    /** Whether its log line was written (once, whether the answer was sent or the client went). */
+    logged: boolean;
+  }
+}
+
+/** The request id of a request that went through logRequests. */
+export function requestIdOf(request: FastifyRequest): string | undefined {
+  return request.requestId || undefined;
 }
 
 /**
@@ -26,39 +37,44 @@ export function requestIdOf(request: Request): string | undefined {
  * gone: method, URL, status, duration and the id. Registered first, so every answer carries the id,
  * including those refused before routing.
  */
-export function requestLogging(logger: Logger): RequestHandler {
-  return (request: Request, response: Response, next: NextFunction): void => {
-    const given = request.get(REQUEST_ID_HEADER);
-    const requestId = given !== undefined && SANE_REQUEST_ID.test(given) ? given : randomUUID();
-    response.locals.requestId = requestId;
-    response.setHeader(REQUEST_ID_HEADER, requestId);
-    const startedAt = performance.now();
-    let logged = false;
-    const log = (): void => {
-      if (logged) return;
-      logged = true;
-      const level = ROUTINE_PATHS.includes(request.path) ? 'debug' : 'info';
-      if (!logger.isLevelEnabled(level)) return;
-      const url =
-        request.originalUrl.length > MAX_LOGGED_URL
-          ? `${request.originalUrl.slice(0, MAX_LOGGED_URL)}…`
-          : request.originalUrl;
-      const durationMs = Math.round((performance.now() - startedAt) * 10) / 10;
-      const aborted = !response.writableFinished;
-      logger[level](
-        {
-          request_id: requestId,
-          method: request.method,
-          url,
-          status: response.statusCode,
-          duration_ms: durationMs,
-          ...(aborted ? { aborted } : {}),
-        },
-        `${request.method} ${url} ${aborted ? 'aborted' : response.statusCode} ${durationMs} ms`,
-      );
-    };
-    response.once('finish', log);
-    response.once('close', log);
-    next();
+export function logRequests(instance: FastifyInstance, logger: Logger): void {
+  instance.decorateRequest('requestId', '');
+  instance.decorateRequest('arrivedAt', 0);
+  instance.decorateRequest('logged', false);
+  instance.addHook('onRequest', (request, reply, done) => {
+    const given = request.headers['x-request-id'];
+    request.requestId = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+    request.arrivedAt = performance.now();
+    reply.header(REQUEST_ID_HEADER, request.requestId);
+    done();
+  });
+  const log = (request: FastifyRequest, status: number | null, aborted: boolean): void => {
+    if (request.logged) return;
+    request.logged = true;
+    const path = request.url.split('?', 1)[0];
+    const level = ROUTINE_PATHS.includes(path) ? 'debug' : 'info';
+    if (!logger.isLevelEnabled(level)) return;
+    const url =
+      request.url.length > MAX_LOGGED_URL ? `${request.url.slice(0, MAX_LOGGED_URL)}…` : request.url;
+    const durationMs = Math.round((performance.now() - request.arrivedAt) * 10) / 10;
+    logger[level](
+      {
+        request_id: request.requestId,
+        method: request.method,
+        url,
+        status,
+        duration_ms: durationMs,
+        ...(aborted ? { aborted } : {}),
+      },
+      `${request.method} ${url} ${aborted ? 'aborted' : status} ${durationMs} ms`,
+    );
   };
+  instance.addHook('onResponse', (request, reply, done) => {
+    log(request, reply.statusCode, !reply.raw.writableFinished);
+    done();
+  });
+  instance.addHook('onRequestAbort', (request, done) => {
+    log(request, null, true);
+    done();
+  });
 }

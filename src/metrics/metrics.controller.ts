@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { RequireScope } from '../common/api-key.guard';
 import { ApiKeyRequired } from '../common/api-responses';
 import { MetricsService } from './metrics.service';
@@ -23,7 +23,7 @@ export class MetricsController {
       example: 'jobs_by_state{state="pending"} 12\njobs_by_state{state="running"} 3\n',
     },
   })
-  async scrape(@Res() response: Response): Promise<void> {
-    response.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+  async scrape(@Res() reply: FastifyReply): Promise<void> {
+    reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
   }
 }

@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { v7 as uuidv7 } from 'uuid';
 import { insertJobs } from '../support/job-factory';
@@ -7,6 +8,8 @@ import { startTestApp } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
 const KNOWN_TYPES = ['noop', 'echo', 'sleep', 'fail'];
+/** Bytes sent as they are (superagent would otherwise write a Buffer as JSON, the Content-Type being JSON). */
+const sentAsIs = (body: unknown): string => body as string;
 
 describe('API errors (APP_ROLE=api)', () => {
   let db: TestDatabase;
@@ -462,6 +465,21 @@ describe('API errors (APP_ROLE=api)', () => {
       );
     });
 
+    it.each([
+      ['gzip', gzipSync],
+      ['deflate', deflateSync],
+      ['br', brotliCompressSync],
+    ])('reads a body compressed with Content-Encoding %s', async (encoding, compress) => {
+      const response = await http()
+        .post('/jobs')
+        .set('Content-Type', 'application/json')
+        .set('Content-Encoding', encoding)
+        .serialize(sentAsIs)
+        .send(compress(JSON.stringify({ job_type: 'echo', payload: { text: 'zipped ü' } })))
+        .expect(201);
+      expect(response.body).toMatchObject({ job_type: 'echo', payload: { text: 'zipped ü' } });
+    });
+
     it('refuses a Content-Encoding it does not support', async () => {
       await expectRefused(
         db,
@@ -750,6 +768,24 @@ describe('413 for a body over MAX_BODY_BYTES', () => {
       .send('x'.repeat(4096));
     expect([413, 415]).toContain(response.status);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('refuses a compressed body that is over the limit once decompressed, and creates nothing', async () => {
+    const body = JSON.stringify({ job_type: 'echo', payload: { data: 'x'.repeat(64 * 1024) } });
+    const compressed = gzipSync(body);
+    expect(compressed.length).toBeLessThan(2048);
+    await expectRefused(
+      db,
+      () =>
+        request(app.getHttpServer())
+          .post('/jobs')
+          .set('Content-Type', 'application/json')
+          .set('Content-Encoding', 'gzip')
+          .serialize(sentAsIs)
+          .send(compressed),
+      413,
+      'payload_too_large',
+    );
   });
 
   it('still accepts a body under the limit', async () => {

@@ -1,8 +1,10 @@
 import { Controller, Get, type INestApplication } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { v7 as uuidv7 } from 'uuid';
+import { fastifyOf } from '../../src/app.factory';
 import { ApiKeyGuard } from '../../src/common/api-key.guard';
 import { ProblemDetailsFilter } from '../../src/common/problem-details.filter';
 import { loadConfig, type ApiScope } from '../../src/config/app-config';
@@ -22,11 +24,13 @@ const ROUTES: Record<string, ApiScope | 'public'> = {
   'GET /docs-json': 'public',
   'GET /docs-yaml': 'public',
   'GET /docs': 'public',
-  'GET /docs/': 'public',
+  'GET /docs/*': 'public',
   'GET /docs/index.html': 'public',
   'GET /docs/swagger-ui-init.js': 'public',
   'GET /docs/docs/swagger-ui-init.js': 'public',
   'GET /docs/LICENSE': 'public',
+  'GET /ui': 'public',
+  'GET /ui/*': 'public',
   'GET /metrics': 'read',
   'GET /jobs': 'read',
   'GET /jobs/:job_id': 'read',
@@ -50,18 +54,25 @@ const BODIES: Record<string, unknown> = {
   'POST /jobs/:job_id/cancel': {},
 };
 
-interface RouteLayer {
-  route?: { path: string; methods: Record<string, boolean> };
-}
-
-/** The routes express actually serves, as "METHOD /path" (Nest controllers and Swagger alike). */
+/**
+ * The routes Fastify actually serves, as "METHOD /path" (Nest controllers, Swagger and the dashboard
+ * alike), read from its route tree; the HEAD twin of every GET is left out.
+ */
 function servedRoutes(app: INestApplication): string[] {
-  const instance = app.getHttpAdapter().getInstance() as { router: { stack: RouteLayer[] } };
   const routes = new Set<string>();
-  for (const layer of instance.router.stack) {
-    if (!layer.route) continue;
-    for (const [method, on] of Object.entries(layer.route.methods)) {
-      if (on && method !== '_all') routes.add(`${method.toUpperCase()} ${layer.route.path}`);
+  const parents: string[] = [];
+  for (const line of fastifyOf(app).printRoutes({ commonPrefix: false }).split('\n')) {
+    const match = /^([│ ]*)[├└]── (\S+) \(([A-Z, ]+)\)$/.exec(line);
+    if (!match) continue;
+    const depth = match[1].length / 4;
+    parents.length = depth;
+    const path = parents.join('') + match[2];
+    parents.push(match[2]);
+    for (const method of match[3].split(', ')) {
+      if (method !== 'HEAD')
+        routes.add(
+          `${method} ${path.endsWith('*') && !path.endsWith('/*') ? path.replace(/\*$/, '/*') : path}`,
+        );
     }
   }
   return [...routes].sort();
@@ -166,9 +177,11 @@ describe('a route that declares no scope', () => {
       controllers: [UndeclaredController],
       providers: [{ provide: APP_GUARD, useClass: ApiKeyGuard }],
     }).compile();
-    const app = module.createNestApplication({ logger: false });
+    const app = module.createNestApplication(new FastifyAdapter(), { logger: false });
     app.useGlobalFilters(new ProblemDetailsFilter(createLogger('silent')));
-    return app.init();
+    await app.init();
+    await fastifyOf(app).ready();
+    return app;
   }
 
   it.each([

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { createApp, startWorker } from '../../src/app.factory';
+import { createApp, fastifyOf, startWorker } from '../../src/app.factory';
 import { loadConfig, runsApi, type AppConfig } from '../../src/config/app-config';
 import { createLogger } from '../../src/logging/logger';
 import { watchServer } from './openapi-contract';
@@ -22,6 +22,8 @@ export async function startTestApp(
   };
   const app = await createApp(config, createLogger(config.logLevel));
   await app.init();
+  // Fastify builds its routes when it is ready; supertest serves the bare HTTP server.
+  await fastifyOf(app).ready();
   startWorker(app, config);
   // fetch() to it, once a test makes it listen, is checked against the OpenAPI document too.
   watchServer(app.getHttpServer(), { servesApi: runsApi(config.role) });
