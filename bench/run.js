@@ -54,7 +54,7 @@ const DRAIN_SECONDS = Number(option('drain-seconds', '60'));
 const LATENCY_RATE = Number(option('latency-rate', '200'));
 const LATENCY_SECONDS = Number(option('latency-seconds', '20'));
 const HTTP_SECONDS = Number(option('http-seconds', '10'));
-const GROWN_ROWS = Number(option('grown-rows', '1000000'));
+const GROWN_ROWS = Number(option('grown-rows', '10000000'));
 for (const peer of PEERS) if (!PEER_SETTINGS[peer]) throw new Error(`unknown peer ${peer}; known: ${Object.keys(PEER_SETTINGS).join(', ')}`);
 
 function stats(values) {

@@ -31,10 +31,14 @@ import { RetentionService } from './worker/retention.service';
  */
 const MAX_PARAM_LENGTH = 4_096;
 
+const REQUEST_TIMEOUT_MS = 300_000;
+
 /** Builds the application for `config.role`, exactly as main.ts serves it (the e2e tests use this too). */
 export async function createApp(config: AppConfig, logger: Logger): Promise<INestApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.maxBodyBytes,
+    // Node's own default, which Fastify turns off: a client gets 5 minutes to send its whole request.
+    requestTimeout: REQUEST_TIMEOUT_MS,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
     // A URL the router cannot decode gets a problem like every other refusal.
     frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) =>
