@@ -482,8 +482,11 @@ export class JobRepository {
       const { rows: turn } = await client.query<{ acquired: boolean }>(SQL.TAKE_SWEEP_TURN, [minIntervalMs]);
       if (turn.length === 0) return null;
       const batch: RescueBatch = { rescued: [], refused: [] };
-      const { rows: live } = await client.query<{ any_live: boolean }>(SQL.ANY_LIVE_ATTEMPT);
-      if (!live[0].any_live) return batch;
+      const { rows: check } = await client.query<{ may_have_expired: boolean }>(SQL.LEASE_MAY_HAVE_EXPIRED);
+      if (!check[0].may_have_expired) {
+        await client.query(SQL.DROP_PAST_LEASE_EXPIRIES);
+        return batch;
+      }
       await client.query('SAVEPOINT batch');
       try {
         const { rows } = await client.query<RawRow>(SQL.RESCUE_EXPIRED_LEASES, [limit, error, skip]);

@@ -305,8 +305,9 @@ export const TAKE_SWEEP_TURN = takeTurn('rescue_sweeps', 'true AS acquired');
  * should not send it behind newer work. One whose failures reach max_attempts fails with that error (code
  * lease_expired). A job whose cancel was requested is cancelled instead, its attempt closed `cancelled`:
  * the worker that should have stopped it is gone. It scans the table (no index on lease_expires_at, so
- * that finishing a job is a HOT update); callers hold TAKE_SWEEP_TURN so that one sweep runs at a time, and SKIP LOCKED passes over rows
- * being finished.
+ * that finishing a job is a HOT update), which is why callers run it only once LEASE_MAY_HAVE_EXPIRED says
+ * so; they hold TAKE_SWEEP_TURN so that one sweep runs at a time, and SKIP LOCKED passes over rows being
+ * finished.
  */
 const rescueExpiredLeases = (selected: string): string => `
 WITH expired AS (
@@ -343,11 +344,29 @@ recorded AS (
 SELECT job_id, job_type, attempts AS attempt, worker_id, state FROM closed`;
 
 /**
- * Whether any attempt holds a lease, from the counters the triggers keep (job_counts.live counts the rows
- * whose lease_expires_at is set). Without one no lease can have expired, and the sweep need not scan the
- * table: however many finished jobs it keeps, an idle system's sweeps read a few hundred counter rows.
+ * Whether any lease can have expired, from the counts the triggers keep of live leases per second of
+ * expiry (job_lease_expiries): a second at or before now() with leases in it. Without one no lease has
+ * expired, and the sweep need not scan the table: however many finished jobs it keeps, a sweep reads a few
+ * counter rows while live workers keep renewing their leases. If those counts disagree with the live
+ * attempts of job_counts (both kept by the same statements, so only an edit by hand can part them), the
+ * answer is yes: the sweep scans rather than trust them.
  */
-export const ANY_LIVE_ATTEMPT = `SELECT ${LIVE_ATTEMPTS} > 0 AS any_live`;
+export const LEASE_MAY_HAVE_EXPIRED = `
+SELECT EXISTS (SELECT 1 FROM job_lease_expiries WHERE expires_second <= now()
+               GROUP BY expires_second HAVING sum(leases) <> 0)
+       OR (SELECT coalesce(sum(leases), 0)::bigint FROM job_lease_expiries) <> ${LIVE_ATTEMPTS} AS may_have_expired`;
+
+/**
+ * Drops the seconds of job_lease_expiries more than a minute past whose leases add up to none (every
+ * lease counted in them has been renewed or ended): nothing counts into a past second again, and the
+ * check above reads every second up to now.
+ */
+export const DROP_PAST_LEASE_EXPIRIES = `
+DELETE FROM job_lease_expiries
+WHERE expires_second < now() - interval '1 minute'
+  AND expires_second IN (SELECT expires_second FROM job_lease_expiries
+                         WHERE expires_second < now() - interval '1 minute'
+                         GROUP BY expires_second HAVING sum(leases) = 0)`;
 
 /** The oldest expired leases, passing over the jobs in $3 (rows this sweep already found it cannot close). */
 export const RESCUE_EXPIRED_LEASES = rescueExpiredLeases('job_id <> ALL($3::uuid[])');

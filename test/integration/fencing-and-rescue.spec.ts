@@ -209,7 +209,7 @@ describe('fenced writes, lease renewal and rescue', () => {
   });
 });
 
-describe('the rescue sweep with no live attempt', () => {
+describe('when the rescue sweep scans the jobs table', () => {
   let db: TestDatabase;
   let database: JobsDatabase;
   let repository: JobRepository;
@@ -220,6 +220,7 @@ describe('the rescue sweep with no live attempt', () => {
     database = await JobsDatabase.open({ url: db.url, poolSize: 1, preparedStatements: true });
     repository = new JobRepository(database);
   });
+  beforeEach(() => db.reset());
   afterAll(async () => {
     await database.close();
     await db.drop();
@@ -246,19 +247,50 @@ describe('the rescue sweep with no live attempt', () => {
     }
   });
 
-  it('reads the counters instead of scanning the jobs table, and scans once an attempt holds a lease', async () => {
-    await insertJob(db.pool);
-    const before = await jobScans();
+  it('reads the lease counts instead of scanning the jobs table while no lease has expired, and scans once one has', async () => {
+    await insertJob(db.pool, { jobType: 'noop' });
+    await insertJob(db.pool, { jobType: 'noop' });
+    const idle = await jobScans();
     expect(await repository.rescueExpiredLeases(500)).toEqual({ rescued: [], refused: [] });
-    expect(await jobScans()).toBe(before);
+    expect(await jobScans()).toBe(idle);
 
+    // Two attempts hold live leases, one renewed since: still nothing to scan for.
+    const claimed = await repository.claimDue(2, 'worker-a', 60_000, ALL_TYPES);
+    expect(claimed).toHaveLength(2);
+    await repository.renewLeases(
+      'worker-a',
+      [{ jobId: claimed[0].jobId, attempt: claimed[0].attempt }],
+      90_000,
+    );
+    const live = await jobScans();
+    expect(await repository.rescueExpiredLeases(500)).toEqual({ rescued: [], refused: [] });
+    expect(await jobScans()).toBe(live);
+
+    await db.pool.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE job_id = $1`, [
+      claimed[1].jobId,
+    ]);
+    const beforeSweep = await jobScans();
+    const batch = await repository.rescueExpiredLeases(500);
+    expect(batch?.rescued.map((attempt) => attempt.jobId)).toEqual([claimed[1].jobId]);
+    expect(await jobScans()).toBeGreaterThan(beforeSweep);
+
+    // The expired lease is closed: the next sweep reads the counts only again.
+    const rescued = await jobScans();
+    expect(await repository.rescueExpiredLeases(500)).toEqual({ rescued: [], refused: [] });
+    expect(await jobScans()).toBe(rescued);
+  });
+
+  it('scans when the lease counts disagree with the live attempts, and finds the expired lease anyway', async () => {
+    await insertJob(db.pool, { jobType: 'noop' });
     const [claimed] = await repository.claimDue(1, 'worker-a', 60_000, ALL_TYPES);
     await db.pool.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE job_id = $1`, [
       claimed.jobId,
     ]);
-    const beforeSweep = await jobScans();
+    // An edit by hand that hides the expired second from the counts.
+    await db.pool.query(`DELETE FROM job_lease_expiries WHERE expires_second <= now()`);
+    const before = await jobScans();
     const batch = await repository.rescueExpiredLeases(500);
     expect(batch?.rescued.map((attempt) => attempt.jobId)).toEqual([claimed.jobId]);
-    expect(await jobScans()).toBeGreaterThan(beforeSweep);
+    expect(await jobScans()).toBeGreaterThan(before);
   });
 });

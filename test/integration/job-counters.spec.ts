@@ -10,7 +10,10 @@ import { insertJobs } from '../support/job-factory';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
-/** job_counts and job_finishes against a count of the rows: equal, per job type and state. */
+/**
+ * job_counts and job_finishes against a count of the rows, per job type and state, and job_lease_expiries
+ * against the live leases, per second of expiry: equal.
+ */
 async function expectCountersToMatchRows(db: TestDatabase): Promise<void> {
   const { rows } = await db.pool.query(
     `SELECT coalesce(c.job_type, r.job_type) AS job_type, coalesce(c.state, r.state) AS state,
@@ -29,6 +32,14 @@ async function expectCountersToMatchRows(db: TestDatabase): Promise<void> {
        USING (state)`,
   );
   for (const row of finishes) expect(row).toEqual({ ...row, counted: row.rows });
+  const { rows: leases } = await db.pool.query(
+    `SELECT coalesce(e.second, r.second) AS second, coalesce(e.n, 0)::int AS counted, coalesce(r.n, 0)::int AS rows
+     FROM (SELECT expires_second AS second, sum(leases) AS n FROM job_lease_expiries
+           GROUP BY 1 HAVING sum(leases) <> 0) AS e
+     FULL JOIN (SELECT date_trunc('second', lease_expires_at) AS second, count(*) AS n
+                FROM jobs WHERE lease_expires_at IS NOT NULL GROUP BY 1) AS r USING (second)`,
+  );
+  for (const row of leases) expect(row).toEqual({ ...row, counted: row.rows });
 }
 
 describe('the job counters', () => {
@@ -85,7 +96,12 @@ describe('the job counters', () => {
               `w${n}`,
               rest.map((job) => ({ jobId: job.jobId, attempt: job.attempt, resultJson: '{}' })),
             );
-            if (n % 2 === 0) continue; // keep the first attempt live: the live counts must add up too
+            if (n % 2 === 0) {
+              // Keep the first attempt live, its lease renewed: the live counts and the seconds its lease
+              // expires in must add up too.
+              await repository.renewLeases(`w${n}`, [{ jobId: first.jobId, attempt: first.attempt }], 90_000);
+              continue;
+            }
             await repository.scheduleRetry(
               `w${n}`,
               { jobId: first.jobId, attempt: first.attempt },
@@ -101,6 +117,40 @@ describe('the job counters', () => {
       expect(rows[0].shards).toBeGreaterThan(1);
     } finally {
       await Promise.all(workers.map(({ close }) => close()));
+      await db.drop();
+    }
+  });
+
+  it('follow each lease through claim, renewal, expiry, rescue and truncation', async () => {
+    const db = await createTestDatabase();
+    const { repository, close } = await openRepository(db.url);
+    try {
+      await insertJobs(db.pool, 4, { jobType: 'noop' });
+      const claimed = await repository.claimDue(3, 'w', 60_000, ['noop']);
+      expect(claimed).toHaveLength(3);
+      await expectCountersToMatchRows(db);
+      await repository.renewLeases('w', [{ jobId: claimed[0].jobId, attempt: claimed[0].attempt }], 120_000);
+      await expectCountersToMatchRows(db);
+      await db.pool.query(
+        `UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE job_id = $1`,
+        [claimed[1].jobId],
+      );
+      await expectCountersToMatchRows(db);
+      const batch = await repository.rescueExpiredLeases(500);
+      expect(batch?.rescued.map((attempt) => attempt.jobId)).toEqual([claimed[1].jobId]);
+      await expectCountersToMatchRows(db);
+      await repository.markCompleted('w', [
+        { jobId: claimed[2].jobId, attempt: claimed[2].attempt, resultJson: '{}' },
+      ]);
+      await expectCountersToMatchRows(db);
+      const { rows } = await db.pool.query(`SELECT sum(leases)::int AS leases FROM job_lease_expiries`);
+      expect(rows[0].leases).toBe(1);
+
+      await db.reset();
+      const { rows: after } = await db.pool.query(`SELECT count(*)::int AS n FROM job_lease_expiries`);
+      expect(after[0].n).toBe(0);
+    } finally {
+      await close();
       await db.drop();
     }
   });
