@@ -53,6 +53,11 @@ export class ProblemError extends Error {
 const FASTIFY_PROBLEMS: Record<string, Problem> = {
   FST_ERR_CTP_BODY_TOO_LARGE: PAYLOAD_TOO_LARGE,
   FST_ERR_BAD_URL: { status: 400, code: 'bad_request', detail: 'The request URL is malformed' },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 400,
+    code: 'bad_request',
+    detail: 'A path segment of the URL is too long',
+  },
 };
 
 /** Maps any error to RFC 9457 problem details. Unknown errors become a bare 500: no stack, no SQL. */

@@ -255,6 +255,15 @@ describe('API errors (APP_ROLE=api)', () => {
       await expectInvalid(db, () => http().get(`/jobs/${jobId}`), 'job_id');
     });
 
+    it('refuses a job_id of 1,000 characters as any other bad job_id', async () => {
+      await expectInvalid(db, () => http().get(`/jobs/${'a'.repeat(1_000)}`), 'job_id');
+    });
+
+    it('refuses a path segment past the router limit, and one it cannot decode', async () => {
+      await expectRefused(db, () => http().get(`/jobs/${'a'.repeat(5_000)}`), 400, 'bad_request');
+      await expectRefused(db, () => http().get('/jobs/%E0%A4%A'), 400, 'bad_request');
+    });
+
     it("refuses a SQL-looking job_id without echoing the database's words", async () => {
       await expectInvalid(db, () => http().get(`/jobs/${encodeURIComponent("1' OR '1'='1")}`), 'job_id');
     });
