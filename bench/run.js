@@ -144,10 +144,6 @@ async function insertNoopJobs(url, count) {
 }
 
 /**
- * Drains `count` pre-created noop jobs with `workers` processes; jobs/s from first claim to last completion
- * on the database clock, or over the jobs done by DRAIN_SECONDS when it takes longer (partial).
- */
-/**
  * Progress from the maintained counters (a few rows), not a count over the table, so that watching a drain
  * costs the server next to nothing, whatever the table holds; the timing comes from the table once, at the end.
  */
@@ -155,11 +151,31 @@ function completedSoFar(client) {
   return client.query(`SELECT coalesce(sum(jobs), 0)::int AS done FROM job_counts WHERE state = 'completed'`);
 }
 
+/**
+ * Starts measuring the CPU of the PostgreSQL server behind `url`: the function returned gives the seconds
+ * it has used since, or null when the server is not on this machine. Ours and the peers' drains alike.
+ */
+async function serverCpuSince(url) {
+  const meter = await serverCpuMeter(url);
+  const start = meter?.();
+  return () => (meter ? meter() - start : null);
+}
+
+/** Database CPU per 1,000 jobs over `runs`, or null when any run could not measure it. */
+function serverCpuPer1000Jobs(runs) {
+  return runs.every((r) => typeof r.server_cpu_seconds === 'number')
+    ? stats(runs.map((r) => (r.server_cpu_seconds * 1e6) / r.jobs_completed))
+    : null;
+}
+
+/**
+ * Drains `count` pre-created noop jobs with `workers` processes; jobs/s from first claim to last completion
+ * on the database clock, or over the jobs done by DRAIN_SECONDS when it takes longer (partial).
+ */
 async function drain(url, workers, env, count) {
   // Finished jobs already there (the grown table's history) are not work of this drain.
   const completedBefore = await withClient(url, async (client) => (await completedSoFar(client)).rows[0].done);
-  const serverCpu = await serverCpuMeter(url);
-  const serverCpuBefore = serverCpu?.();
+  const serverCpu = await serverCpuSince(url);
   const processes = await Promise.all(Array.from({ length: workers }, () => startService({ APP_ROLE: 'worker', DATABASE_URL: url, ...env })));
   // Workers start claiming as soon as they are up.
   const deadline = Date.now() + DRAIN_SECONDS * 1000;
@@ -169,7 +185,7 @@ async function drain(url, workers, env, count) {
     if (done >= count || Date.now() > deadline) break;
     await sleep(200);
   }
-  const serverCpuSeconds = serverCpu ? serverCpu() - serverCpuBefore : null;
+  const serverCpuSeconds = serverCpu();
   result = await withClient(url, async (client) => {
     const { rows } = await client.query(
       `SELECT count(*) FILTER (WHERE state = 'completed')::int AS done,
@@ -202,9 +218,7 @@ function processingSummary(config, runs) {
     cpu_ms_per_1000_jobs: stats(runs.map((r) => (r.cpu_seconds * 1e6) / r.jobs_completed)),
     // The PostgreSQL server's CPU over the drain: what each system's statements cost the database, and a
     // figure that moves far less than jobs/s with what else the machine is doing.
-    server_cpu_ms_per_1000_jobs: runs.every((r) => typeof r.server_cpu_seconds === 'number')
-      ? stats(runs.map((r) => (r.server_cpu_seconds * 1e6) / r.jobs_completed))
-      : null,
+    server_cpu_ms_per_1000_jobs: serverCpuPer1000Jobs(runs),
     partial_runs: runs.filter((r) => r.partial).length,
   };
 }
@@ -240,10 +254,9 @@ async function processingScenarios(url, peerUrls) {
         const peerUrl = peerUrls[config.system];
         await runPeer(config.system, peerUrl, 'prepare', { jobs: PROCESSING_JOBS });
         await checkpoint(peerUrl);
-        const serverCpu = await serverCpuMeter(peerUrl);
-        const serverCpuBefore = serverCpu?.();
+        const serverCpu = await serverCpuSince(peerUrl);
         result = await runPeer(config.system, peerUrl, 'drain', { setting: config.setting, jobs: PROCESSING_JOBS, maxSeconds: DRAIN_SECONDS });
-        result.server_cpu_seconds = serverCpu ? serverCpu() - serverCpuBefore : null;
+        result.server_cpu_seconds = serverCpu();
       }
       runs[index].push(result);
       const partial = result.partial ? ` (partial: ${result.jobs_completed} jobs in ${DRAIN_SECONDS} s)` : '';
@@ -437,7 +450,6 @@ async function growTable(url, rows) {
 
 async function grownScenario(url, best) {
   await growTable(url, GROWN_ROWS);
-  const throughput = [];
   const runs = [];
   for (let run = 1; run <= RUNS; run++) {
     await withClient(url, (client) => withTriggersOff(client, `DELETE FROM jobs WHERE worker_id IS DISTINCT FROM 'seed'`));
@@ -446,8 +458,7 @@ async function grownScenario(url, best) {
     await checkpoint(url);
     const result = await drain(url, best.workers, best.env, PROCESSING_JOBS);
     runs.push(result);
-    throughput.push(result.jobs_per_second);
-    log(`  ${GROWN_ROWS.toLocaleString('en')} finished rows present, run ${run}: ${throughput.at(-1).toFixed(0)} jobs/s`);
+    log(`  ${GROWN_ROWS.toLocaleString('en')} finished rows present, run ${run}: ${result.jobs_per_second.toFixed(0)} jobs/s`);
   }
 
   // Listing stays fast: first page and 100th page of GET /jobs.
@@ -475,10 +486,8 @@ async function grownScenario(url, best) {
     label: best.label,
     workers: best.workers,
     env: best.env,
-    jobs_per_second: stats(throughput),
-    server_cpu_ms_per_1000_jobs: runs.every((r) => typeof r.server_cpu_seconds === 'number')
-      ? stats(runs.map((r) => (r.server_cpu_seconds * 1e6) / r.jobs_completed))
-      : null,
+    jobs_per_second: stats(runs.map((r) => r.jobs_per_second)),
+    server_cpu_ms_per_1000_jobs: serverCpuPer1000Jobs(runs),
     listing,
   };
 }

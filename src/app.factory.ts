@@ -53,7 +53,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
     // and exit with its own code instead.
     abortOnError: false,
   });
-  const instance = app.getHttpAdapter().getInstance();
+  const instance = fastifyOf(app);
   // First, so that every answer carries the request id and the headers, including the problems the body
   // parser sends.
   logRequests(instance, logger);

@@ -6,6 +6,7 @@ import {
   MALFORMED_JSON,
   PAYLOAD_TOO_LARGE,
   ProblemError,
+  UNREADABLE_BODY,
   toProblem,
   UNSUPPORTED_MEDIA_TYPE,
   type Problem,
@@ -28,11 +29,6 @@ const UNSUPPORTED_ENCODING: Problem = {
   status: 415,
   code: 'unsupported_media_type',
   detail: 'The request body encoding is not supported',
-};
-const UNREADABLE_BODY: Problem = {
-  status: 400,
-  code: 'unreadable_body',
-  detail: 'The request body could not be read',
 };
 
 /** The Content-Encodings a client may compress a body with, and how each is undone. */

@@ -41,6 +41,13 @@ export const PAYLOAD_TOO_LARGE: Problem = {
   detail: 'The request body is larger than the limit',
 };
 
+/** A body that could not be read (400 unless the error that says so carries another 4xx status). */
+export const UNREADABLE_BODY: Problem = {
+  status: 400,
+  code: 'unreadable_body',
+  detail: 'The request body could not be read',
+};
+
 /** An answer decided before routing (by the body parser, say): its problem is sent as it is. */
 export class ProblemError extends Error {
   constructor(readonly problem: Problem) {
@@ -95,7 +102,7 @@ export function toProblem(error: unknown): Problem {
     clientStatus < 500 &&
     !(error instanceof HttpException)
   ) {
-    return { status: clientStatus, code: 'unreadable_body', detail: 'The request body could not be read' };
+    return { ...UNREADABLE_BODY, status: clientStatus };
   }
   if (error instanceof HttpException) {
     const status = error.getStatus();

@@ -51,6 +51,8 @@ export function logRequests(instance: FastifyInstance, logger: Logger): void {
   const log = (request: FastifyRequest, status: number | null, aborted: boolean): void => {
     if (request.logged) return;
     request.logged = true;
+    // Routine paths log at debug, the rest at info: with info off (as at LOG_LEVEL=warn) nothing logs.
+    if (!logger.isLevelEnabled('info')) return;
     const path = request.url.split('?', 1)[0];
     const level = ROUTINE_PATHS.includes(path) ? 'debug' : 'info';
     if (!logger.isLevelEnabled(level)) return;

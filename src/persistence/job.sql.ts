@@ -352,9 +352,12 @@ SELECT job_id, job_type, attempts AS attempt, worker_id, state FROM closed`;
  * answer is yes: the sweep scans rather than trust them.
  */
 export const LEASE_MAY_HAVE_EXPIRED = `
-SELECT EXISTS (SELECT 1 FROM job_lease_expiries WHERE expires_second <= now()
-               GROUP BY expires_second HAVING sum(leases) <> 0)
-       OR (SELECT coalesce(sum(leases), 0)::bigint FROM job_lease_expiries) <> ${LIVE_ATTEMPTS} AS may_have_expired`;
+WITH per_second AS (
+  SELECT expires_second, sum(leases) AS leases FROM job_lease_expiries GROUP BY expires_second
+)
+SELECT coalesce(bool_or(expires_second <= now() AND leases <> 0), false)
+       OR coalesce(sum(leases), 0)::bigint <> ${LIVE_ATTEMPTS} AS may_have_expired
+FROM per_second`;
 
 /**
  * Drops the seconds of job_lease_expiries more than a minute past whose leases add up to none (every

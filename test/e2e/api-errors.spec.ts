@@ -503,6 +503,28 @@ describe('API errors (APP_ROLE=api)', () => {
       );
     });
 
+    it('closes the connection of a refused body, whose rest the client may still be sending', async () => {
+      for (const [contentType, body] of [
+        ['text/plain', 'x'],
+        ['application/json', '{"job_type":'],
+      ]) {
+        const response = await http()
+          .post('/jobs')
+          .set('Connection', 'keep-alive')
+          .set('Content-Type', contentType)
+          .send(body);
+        expect([response.status, response.headers.connection]).toEqual([expect.any(Number), 'close']);
+        expect(response.status).toBeGreaterThanOrEqual(400);
+      }
+      // An accepted body keeps it.
+      const accepted = await http()
+        .post('/jobs')
+        .set('Connection', 'keep-alive')
+        .send({ job_type: 'echo' })
+        .expect(201);
+      expect(accepted.headers.connection).not.toBe('close');
+    });
+
     it('refuses a batch sent as text/plain', async () => {
       await expectRefused(
         db,
