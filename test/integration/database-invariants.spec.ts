@@ -1,5 +1,11 @@
 import type { PoolClient } from 'pg';
-import { CLAIM_DUE, MARK_COMPLETED, MARK_FAILED, SCHEDULE_RETRY } from '../../src/persistence/job.sql';
+import {
+  CLAIM_DUE,
+  INSERT_JOBS,
+  MARK_COMPLETED,
+  MARK_FAILED,
+  SCHEDULE_RETRY,
+} from '../../src/persistence/job.sql';
 import { insertJob } from '../support/job-factory';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
@@ -519,6 +525,47 @@ describe('invariants the database enforces', () => {
          VALUES (gen_random_uuid(), 'noop', 3, 1000, now(), now())`,
       );
       expect(await count('jobs')).toBe(0);
+    });
+
+    it('takes only a UUIDv7 id of this minute, and makes such ids itself, in order within a batch', async () => {
+      /** A UUIDv7-shaped id whose time is `offsetMs` from now and whose version digit is `version`. */
+      const idAt = (offsetMs: number, version = '7'): string => {
+        const hex = (Date.now() + offsetMs).toString(16).padStart(12, '0');
+        return `${hex.slice(0, 8)}-${hex.slice(8)}-${version}abc-8def-0123456789ab`;
+      };
+      const insertWithId = (jobId: string) =>
+        `INSERT INTO jobs (job_id, job_type, max_attempts, timeout_ms, run_at, available_at)
+         VALUES ('${jobId}', 'noop', 3, 1000, now(), now())`;
+      await refused(insertWithId(idAt(-90_000)));
+      await refused(insertWithId(idAt(90_000)));
+      await refused(insertWithId(idAt(0, '4')));
+      expect(await count('jobs')).toBe(0);
+      await db.pool.query(insertWithId(idAt(-30_000)));
+      await db.pool.query(insertWithId(idAt(30_000)));
+      expect(await count('jobs')).toBe(2);
+
+      const before = Date.now();
+      const { rows } = await db.pool.query<{ job_id: string; ord: string }>(INSERT_JOBS, [
+        JSON.stringify(
+          Array.from({ length: 500 }, () => ({
+            job_type: 'noop',
+            payload: {},
+            priority: 0,
+            max_attempts: 3,
+            timeout_ms: 1000,
+          })),
+        ),
+      ]);
+      const after = Date.now();
+      const ids = rows.sort((a, b) => Number(a.ord) - Number(b.ord)).map((row) => row.job_id);
+      for (const id of ids) {
+        expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        const ms = parseInt(id.replace('-', '').slice(0, 12), 16);
+        expect(ms).toBeGreaterThanOrEqual(before - 1_000); // the database's clock, not this process's
+        expect(ms).toBeLessThanOrEqual(after + 1_000);
+      }
+      expect(new Set(ids).size).toBe(500);
+      expect([...ids].sort()).toEqual(ids);
     });
 
     it('refuses to delete a terminal job whose id is under a minute old (so that its id cannot come back)', async () => {
