@@ -200,6 +200,19 @@ function compare(report, peerNames) {
       ),
     );
     const single = (value) => ({ stats: { median: value, min: value, max: value, runs: [value] } });
+    if (grown.claims) {
+      const { empty_table: empty, grown_table: full } = grown.claims;
+      rows.push(
+        row(
+          `  claim of ${full.jobs_per_claim} p99 (${((full.p99_ms / empty.p99_ms) * 100).toFixed(0)}% of empty: ${empty.p99_ms.toFixed(2)} ms)`,
+          'ms',
+          'lower',
+          2,
+          single(full.p99_ms),
+          {},
+        ),
+      );
+    }
     rows.push(
       row('  GET /jobs p99, first page', 'ms', 'lower', 2, single(grown.listing.first_page.p99_ms), {}),
     );

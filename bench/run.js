@@ -23,6 +23,7 @@ const { performance } = require('node:perf_hooks');
 const autocannon = require('autocannon');
 const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
 const { runMigrations } = require('../dist/persistence/data-source');
+const { CLAIM_DUE } = require('../dist/persistence/job.sql');
 const PEER_SETTINGS = require('./peers/settings');
 const { compare, formatComparison } = require('./compare');
 const {
@@ -448,8 +449,39 @@ async function growTable(url, rows) {
   });
 }
 
+const PROBE_JOBS = 20_000;
+const PROBE_CLAIM = 100;
+
+/**
+ * Times the worker's claim statement itself (CLAIM_DUE, prepared, as the worker sends it) from a plain
+ * client: PROBE_JOBS due jobs, then claims of PROBE_CLAIM until they are all taken; p50 and p99 of the
+ * round trips, in ms. The jobs are created beforehand and the table vacuumed, as for a drain.
+ */
+async function claimProbe(url) {
+  await withClient(url, (client) => withTriggersOff(client, `DELETE FROM jobs WHERE worker_id IS DISTINCT FROM 'seed'`));
+  await insertNoopJobs(url, PROBE_JOBS);
+  await checkpoint(url);
+  return withClient(url, async (client) => {
+    const times = [];
+    for (let i = 0; i < PROBE_JOBS / PROBE_CLAIM; i++) {
+      const start = performance.now();
+      await client.query({ name: 'claim-due', text: CLAIM_DUE, values: [PROBE_CLAIM, 'claim-probe', 60_000, ['noop']] });
+      times.push(performance.now() - start);
+    }
+    times.sort((a, b) => a - b);
+    return { claims: times.length, jobs_per_claim: PROBE_CLAIM, p50_ms: percentile(times, 50), p99_ms: percentile(times, 99) };
+  });
+}
+
 async function grownScenario(url, best) {
+  await reset(url);
+  const emptyClaims = await claimProbe(url);
   await growTable(url, GROWN_ROWS);
+  const grownClaims = await claimProbe(url);
+  log(
+    `  claim of ${PROBE_CLAIM} (statement round trip), p99: ${emptyClaims.p99_ms.toFixed(2)} ms on the empty table, ` +
+      `${grownClaims.p99_ms.toFixed(2)} ms with ${GROWN_ROWS.toLocaleString('en')} finished rows`,
+  );
   const runs = [];
   for (let run = 1; run <= RUNS; run++) {
     await withClient(url, (client) => withTriggersOff(client, `DELETE FROM jobs WHERE worker_id IS DISTINCT FROM 'seed'`));
@@ -489,6 +521,7 @@ async function grownScenario(url, best) {
     jobs_per_second: stats(runs.map((r) => r.jobs_per_second)),
     server_cpu_ms_per_1000_jobs: serverCpuPer1000Jobs(runs),
     listing,
+    claims: { empty_table: emptyClaims, grown_table: grownClaims },
   };
 }
 
