@@ -183,7 +183,7 @@ export class DatabaseNotifications implements OnApplicationShutdown {
       stopped.addEventListener('abort', () => resolve(), { once: true }),
     );
     while (!stopped.aborted) {
-      const client = new Client(standaloneConnectionOptions(url, 'job-service-listener'));
+      const client = new Client(standaloneConnectionOptions(url, `job-service-${this.config.role}-listener`));
       this.client = client;
       // A new connection owes nothing to the last one's statements, even one that never settled.
       this.listenQueue = Promise.resolve();

@@ -324,7 +324,7 @@ describe('operator control', () => {
           (
             await db.pool.query(
               `SELECT count(*)::int AS n FROM pg_stat_activity
-               WHERE datname = current_database() AND application_name IN ('job-service-api', 'job-service-listener')`,
+               WHERE datname = current_database() AND application_name IN ('job-service-api', 'job-service-api-listener')`,
             )
           ).rows[0].n;
         let fewest = await connections();

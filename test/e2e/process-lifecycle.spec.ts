@@ -211,7 +211,7 @@ describe('the service process at start-up and shutdown', () => {
   it('exits promptly on SIGTERM while its LISTEN connection is still being opened', async () => {
     const proxy = await proxyTo(true);
     // Only the LISTEN connection is slow to open (it names itself in its startup message).
-    proxy.holdBack = (firstBytes) => (firstBytes.includes('job-service-listener') ? 4_500 : 0);
+    proxy.holdBack = (firstBytes) => (firstBytes.includes('job-service-worker-listener') ? 4_500 : 0);
     const worker = await spawn({ APP_ROLE: 'worker', DATABASE_URL: proxy.url(db.url) });
     await waitForHttp(worker, '/health/ready', 200, 30_000);
     expect(proxy.heldBack).toBe(1);
