@@ -191,6 +191,7 @@ export class JobRepository {
    * or null where the job's idempotency key was already taken (nothing was inserted for it).
    */
   async insertJobs(jobs: NewJob[]): Promise<(JobEntity | null)[]> {
+    if (jobs.length === 1) return [await this.insertJob(jobs[0])];
     const rows = await this.prepared(
       'insert-jobs',
       SQL.INSERT_JOBS,
@@ -219,6 +220,27 @@ export class JobRepository {
       stored[index] = toNewJobEntity(row, jobs[index]);
     }
     return stored;
+  }
+
+  private async insertJob(job: NewJob): Promise<JobEntity | null> {
+    const [row] = await this.prepared(
+      'insert-job',
+      SQL.INSERT_JOB,
+      [
+        job.jobType,
+        JSON.stringify(job.payload),
+        job.priority,
+        job.runAt?.toISOString() ?? null,
+        job.maxAttempts,
+        job.timeoutMs,
+        job.idempotencyKey,
+        job.requestHash,
+        job.callbackUrl,
+      ],
+      this.pool,
+      typesParsingRepeatedTimestampsOnce(),
+    );
+    return row ? toNewJobEntity(row, job) : null;
   }
 
   /** The job holding idempotency key `key`, with its callback delivery when it has one (same statement). */
