@@ -1,5 +1,6 @@
 import type { JobRepository } from '../../src/persistence/job.repository';
 import { seedHistory } from '../support/history';
+import { eventually } from '../support/job-factory';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
@@ -112,7 +113,12 @@ describe('callback deliveries in the database', () => {
         [jobId],
       ),
     ).rejects.toThrow();
-    const [claimed] = await repository.claimDueCallbacks(10, 'w1', 60_000);
+    // The refused update locked the row, and its backend may release that lock after it has reported the
+    // error: a claim sent at once on another connection can pass over the row (SKIP LOCKED) and find nothing.
+    const claimed = await eventually(
+      async () => (await repository.claimDueCallbacks(10, 'w1', 60_000))[0],
+      5_000,
+    );
     expect(claimed).toMatchObject({ jobId, url: URL, attempt: 1 });
     expect(await repository.recordCallbackAttempt('w1', claimed, { state: 'delivered', status: 204 })).toBe(
       true,
