@@ -452,25 +452,39 @@ async function growTable(url, rows) {
 const PROBE_JOBS = 20_000;
 const PROBE_CLAIM = 100;
 
+/** Leaves only the grown table's finished rows ('seed'), dropping the jobs of earlier drains and probes. */
+async function keepOnlySeedRows(url) {
+  await withClient(url, (client) => withTriggersOff(client, `DELETE FROM jobs WHERE worker_id IS DISTINCT FROM 'seed'`));
+}
+
+/** Sends `send` `count` times one after the other; p50 and p99 of the round trips, in ms. */
+async function roundTrips(count, send) {
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    await send();
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return { p50_ms: percentile(times, 50), p99_ms: percentile(times, 99) };
+}
+
 /**
  * Times the worker's claim statement itself (CLAIM_DUE, prepared, as the worker sends it) from a plain
  * client: PROBE_JOBS due jobs, then claims of PROBE_CLAIM until they are all taken; p50 and p99 of the
  * round trips, in ms. The jobs are created beforehand and the table vacuumed, as for a drain.
  */
 async function claimProbe(url) {
-  await withClient(url, (client) => withTriggersOff(client, `DELETE FROM jobs WHERE worker_id IS DISTINCT FROM 'seed'`));
+  await keepOnlySeedRows(url);
   await insertNoopJobs(url, PROBE_JOBS);
   await checkpoint(url);
-  return withClient(url, async (client) => {
-    const times = [];
-    for (let i = 0; i < PROBE_JOBS / PROBE_CLAIM; i++) {
-      const start = performance.now();
-      await client.query({ name: 'claim-due', text: CLAIM_DUE, values: [PROBE_CLAIM, 'claim-probe', 60_000, ['noop']] });
-      times.push(performance.now() - start);
-    }
-    times.sort((a, b) => a - b);
-    return { claims: times.length, jobs_per_claim: PROBE_CLAIM, p50_ms: percentile(times, 50), p99_ms: percentile(times, 99) };
-  });
+  const claims = PROBE_JOBS / PROBE_CLAIM;
+  const timing = await withClient(url, (client) =>
+    roundTrips(claims, () =>
+      client.query({ name: 'claim-due', text: CLAIM_DUE, values: [PROBE_CLAIM, 'claim-probe', 60_000, ['noop']] }),
+    ),
+  );
+  return { claims, jobs_per_claim: PROBE_CLAIM, ...timing };
 }
 
 async function grownScenario(url, best) {
@@ -484,7 +498,7 @@ async function grownScenario(url, best) {
   );
   const runs = [];
   for (let run = 1; run <= RUNS; run++) {
-    await withClient(url, (client) => withTriggersOff(client, `DELETE FROM jobs WHERE worker_id IS DISTINCT FROM 'seed'`));
+    await keepOnlySeedRows(url);
     // As for the empty table: the jobs created beforehand, VACUUM ANALYZE, a CHECKPOINT, then the same drain.
     await insertNoopJobs(url, PROCESSING_JOBS);
     await checkpoint(url);
@@ -500,16 +514,7 @@ async function grownScenario(url, best) {
     const body = await (await fetch(`${api.baseUrl}/jobs${cursor ? `?cursor=${cursor}` : ''}`)).json();
     cursor = body.next_cursor;
   }
-  const timePage = async (query) => {
-    const times = [];
-    for (let i = 0; i < 300; i++) {
-      const start = performance.now();
-      await (await fetch(`${api.baseUrl}/jobs${query}`)).arrayBuffer();
-      times.push(performance.now() - start);
-    }
-    times.sort((a, b) => a - b);
-    return { p50_ms: percentile(times, 50), p99_ms: percentile(times, 99) };
-  };
+  const timePage = (query) => roundTrips(300, async () => (await fetch(`${api.baseUrl}/jobs${query}`)).arrayBuffer());
   const listing = { first_page: await timePage(''), page_100: await timePage(`?cursor=${cursor}`) };
   log(`  GET /jobs with ${GROWN_ROWS.toLocaleString('en')} rows: first page p99 ${listing.first_page.p99_ms.toFixed(2)} ms, 100th page p99 ${listing.page_100.p99_ms.toFixed(2)} ms`);
   await api.stop();

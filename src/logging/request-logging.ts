@@ -4,6 +4,8 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from './logger';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
+/** The same header as Node hands it over: names in lower case. */
+const REQUEST_ID_KEY = REQUEST_ID_HEADER.toLowerCase();
 /**
  * A request id taken from the client as is: up to 128 characters of letters, digits and `._:+/=-`, enough
  * for UUIDs, ULIDs, trace ids and base64. Anything else (control characters that could forge log lines,
@@ -42,7 +44,7 @@ export function logRequests(instance: FastifyInstance, logger: Logger): void {
   instance.decorateRequest('arrivedAt', 0);
   instance.decorateRequest('logged', false);
   instance.addHook('onRequest', (request, reply, done) => {
-    const given = request.headers['x-request-id'];
+    const given = request.headers[REQUEST_ID_KEY];
     request.requestId = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
     request.arrivedAt = performance.now();
     reply.header(REQUEST_ID_HEADER, request.requestId);

@@ -455,7 +455,7 @@ WITH inserted AS (
   ${UNLESS_KEY_TAKEN}
   RETURNING ${NEW_JOB_RETURNS}
 )
-SELECT inserted.*, 1 AS ord
+SELECT inserted.*
 FROM inserted,
      LATERAL (SELECT pg_notify('${JOBS_DUE_CHANNEL}', floor(extract(epoch FROM inserted.run_at) * 1000)::bigint::text)) AS wake`;
 
