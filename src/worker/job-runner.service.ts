@@ -79,39 +79,44 @@ export class JobRunner {
     }
   }
 
-  private async execute(handler: JobHandler, attempt: LiveAttempt, log: () => Logger): Promise<Execution> {
+  /**
+   * Calls the handler once the current turn of the event loop is over (the claim loop publishes the new
+   * leases to the watchdog first) and settles with what became of it. Every attempt of a busy worker
+   * passes through here, so it is one promise and a few closures, not an async function racing others.
+   */
+  private execute(handler: JobHandler, attempt: LiveAttempt, log: () => Logger): Promise<Execution> {
     const { job } = attempt;
-    const timer = setTimeout(() => attempt.abort(new AttemptTimeoutError(job.timeoutMs)), job.timeoutMs);
-    // Settles as soon as the attempt is aborted, so a handler that ignores its signal cannot hold the slot.
-    const aborted = new Promise<never>((_, reject) => {
-      if (attempt.aborted) reject(attempt.abortReason);
-      else attempt.onAbort(reject);
+    return new Promise<Execution>((settle) => {
+      let settled = false;
+      const finish = (execution: Execution): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        attempt.onAbort(undefined);
+        settle(execution);
+      };
+      const failed = (error: unknown): void =>
+        finish(attempt.aborted ? { kind: 'aborted', reason: attempt.abortReason } : { kind: 'threw', error });
+      const timer = setTimeout(() => attempt.abort(new AttemptTimeoutError(job.timeoutMs)), job.timeoutMs);
+      // Settles as soon as the attempt is aborted, so a handler that ignores its signal cannot hold the slot.
+      attempt.onAbort((reason) => finish({ kind: 'aborted', reason }));
+      if (attempt.aborted) {
+        finish({ kind: 'aborted', reason: attempt.abortReason });
+        return;
+      }
+      queueMicrotask(() => {
+        // Aborted before it began: the handler is not called at all.
+        if (settled) return;
+        let running: unknown;
+        try {
+          running = handler.run(job.payload, handlerContext(attempt, log));
+        } catch (error) {
+          failed(error);
+          return;
+        }
+        Promise.resolve(running).then((result) => finish({ kind: 'returned', result }), failed);
+      });
     });
-    aborted.catch(() => undefined);
-    const context: JobContext = {
-      jobId: job.jobId,
-      attempt: job.attempt,
-      get signal() {
-        return attempt.signal;
-      },
-      logger: {
-        info: (message, fields) => log().info(fields ?? {}, message),
-        warn: (message, fields) => log().warn(fields ?? {}, message),
-        error: (message, fields) => log().error(fields ?? {}, message),
-      },
-    };
-    try {
-      const result = await Promise.race([
-        Promise.resolve().then(() => handler.run(job.payload, context)),
-        aborted,
-      ]);
-      return { kind: 'returned', result };
-    } catch (error) {
-      return attempt.aborted ? { kind: 'aborted', reason: attempt.abortReason } : { kind: 'threw', error };
-    } finally {
-      clearTimeout(timer);
-      attempt.onAbort(undefined);
-    }
   }
 
   /** Writes the outcome and returns it; `lost` when nothing could be written for the attempt. */
@@ -218,4 +223,23 @@ export class JobRunner {
     log().info({ error, retry_in_ms: delayMs }, 'attempt failed; retry scheduled');
     return outcome;
   }
+}
+
+/** What a handler gets besides its payload; its logger is made only if the handler uses it. */
+function handlerContext(attempt: LiveAttempt, log: () => Logger): JobContext {
+  let logger: JobContext['logger'] | undefined;
+  return {
+    jobId: attempt.job.jobId,
+    attempt: attempt.job.attempt,
+    get signal() {
+      return attempt.signal;
+    },
+    get logger() {
+      return (logger ??= {
+        info: (message, fields) => log().info(fields ?? {}, message),
+        warn: (message, fields) => log().warn(fields ?? {}, message),
+        error: (message, fields) => log().error(fields ?? {}, message),
+      });
+    },
+  };
 }
