@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { JOB_STATES } from '../persistence/job-state';
 import { JobRepository, type JobStats } from '../persistence/job.repository';
+import { CounterTally, PerJobHistogram } from './per-job-metrics';
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800];
 /** Collections this close together belong to one scrape. */
@@ -20,40 +21,39 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  readonly jobsFinished = new Counter({
+  private readonly jobsFinishedTally = new CounterTally(['job_type', 'state']);
+  private readonly attemptsFinishedTally = new CounterTally(['job_type', 'outcome']);
+  private liveAttemptsRead: () => number = () => 0;
+
+  private readonly jobsFinished: Counter<string> = new Counter({
     name: 'jobs_finished_total',
     help: 'Jobs this worker moved to a terminal state, by job type and state (completed, failed)',
     labelNames: ['job_type', 'state'],
     registers: [this.registry],
+    collect: (): void => this.jobsFinishedTally.flushInto(this.jobsFinished),
   });
 
-  readonly attemptsFinished = new Counter({
+  private readonly attemptsFinished: Counter<string> = new Counter({
     name: 'job_attempts_finished_total',
     help: 'Attempts this worker closed, by job type and outcome',
     labelNames: ['job_type', 'outcome'],
     registers: [this.registry],
+    collect: (): void => this.attemptsFinishedTally.flushInto(this.attemptsFinished),
   });
 
-  readonly attemptDuration = new Histogram({
-    name: 'job_attempt_duration_seconds',
-    help: 'Wall time of one attempt, from handler start to its outcome',
-    labelNames: ['job_type', 'outcome'],
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly attemptDuration = new PerJobHistogram(
+    'job_attempt_duration_seconds',
+    'Wall time of one attempt, from handler start to its outcome',
+    ['job_type', 'outcome'],
+    DURATION_BUCKETS,
+  );
 
-  readonly claimLatency = new Histogram({
-    name: 'job_claim_latency_seconds',
-    help: 'Time from a job becoming due to an attempt starting on it (database clock)',
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-
-  readonly liveAttemptsHere = new Gauge({
-    name: 'worker_live_attempts',
-    help: 'Attempts running in this worker process',
-    registers: [this.registry],
-  });
+  private readonly claimLatency = new PerJobHistogram(
+    'job_claim_latency_seconds',
+    'Time from a job becoming due to an attempt starting on it (database clock)',
+    [],
+    LATENCY_BUCKETS,
+  );
 
   readonly rescueSweepFailures = new Counter({
     name: 'rescue_sweep_failures_total',
@@ -92,6 +92,17 @@ export class MetricsService {
 
   constructor(private readonly repository: JobRepository) {
     collectDefaultMetrics({ register: this.registry });
+    this.registry.registerMetric(this.attemptDuration.asMetric());
+    this.registry.registerMetric(this.claimLatency.asMetric());
+    const liveAttempts = (): number => this.liveAttemptsRead();
+    new Gauge({
+      name: 'worker_live_attempts',
+      help: 'Attempts running in this worker process',
+      registers: [this.registry],
+      collect() {
+        this.set(liveAttempts());
+      },
+    });
     const stats = (): Promise<JobStats> => this.readOncePerScrape();
     new Gauge({
       name: 'jobs_by_state',
@@ -125,6 +136,27 @@ export class MetricsService {
         this.set(((await stats()).oldestDueAgeMs ?? 0) / 1000);
       },
     });
+  }
+
+  /** An attempt started `latencySeconds` after its job became due (database clock). */
+  attemptClaimed(latencySeconds: number): void {
+    this.claimLatency.observe(latencySeconds);
+  }
+
+  /** This worker closed an attempt of a `jobType` job with `outcome`, `seconds` after its handler began. */
+  attemptFinished(jobType: string, outcome: string, seconds: number): void {
+    this.attemptDuration.observe(seconds, jobType, outcome);
+    this.attemptsFinishedTally.add(jobType, outcome);
+  }
+
+  /** This worker moved a `jobType` job to the terminal `state`. */
+  jobFinished(jobType: string, state: string): void {
+    this.jobsFinishedTally.add(jobType, state);
+  }
+
+  /** `worker_live_attempts` reads `read` when scraped (0 in a process that runs no worker). */
+  trackLiveAttempts(read: () => number): void {
+    this.liveAttemptsRead = read;
   }
 
   /**

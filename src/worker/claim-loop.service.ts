@@ -61,7 +61,9 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    metrics.trackLiveAttempts(() => this.live.size);
+  }
 
   /**
    * Starts claiming, heartbeats and self-fencing. Called by main.ts only once the process is fully up (its
@@ -244,7 +246,7 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
     }
     this.queueMayHaveMore = jobs.length === free;
     for (const job of jobs) {
-      this.metrics.claimLatency.observe(Math.max(0, job.claimLatencyMs) / 1000);
+      this.metrics.attemptClaimed(Math.max(0, job.claimLatencyMs) / 1000);
       this.start(new LiveAttempt(job, sentAt, this.config.leaseMs));
     }
     // Before returning, and so before any of these handlers runs: one may block the thread for good.
@@ -255,14 +257,12 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
   private start(attempt: LiveAttempt): void {
     const { jobId } = attempt.job;
     this.live.set(jobId, attempt);
-    this.metrics.liveAttemptsHere.set(this.live.size);
     // The slot is free once the handler is done; its outcome is written meanwhile (pipelining), and
     // `settled` tracks the attempt until that write has landed.
     const freeSlot = (): void => {
       if (this.live.get(jobId) !== attempt) return;
       this.live.delete(jobId);
       this.publishLeasesSoon();
-      this.metrics.liveAttemptsHere.set(this.live.size);
       if (this.queueMayHaveMore) this.wake();
     };
     const settled = this.runner.run(attempt, freeSlot).finally(() => {

@@ -72,8 +72,7 @@ export class JobRunner {
     try {
       const outcome = await this.record(attempt, execution, logger);
       if (debug) logger().debug({ outcome, duration_ms: Math.round(seconds * 1000) }, 'attempt finished');
-      this.metrics.attemptDuration.observe({ job_type: job.jobType, outcome }, seconds);
-      this.metrics.attemptsFinished.inc({ job_type: job.jobType, outcome });
+      this.metrics.attemptFinished(job.jobType, outcome, seconds);
     } catch (error) {
       logger().error({ err: error }, 'could not record the outcome of an attempt');
     }
@@ -148,7 +147,7 @@ export class JobRunner {
       const unstorable = unstorableJsonReason(resultJson);
       const written = unstorable ? 'refused' : await this.recorder.complete(attempt, resultJson);
       if (written === 'completed') {
-        this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'completed' });
+        this.metrics.jobFinished(job.jobType, 'completed');
         return AttemptOutcome.Succeeded;
       }
       if (written === 'refused') {
@@ -174,7 +173,7 @@ export class JobRunner {
       }
       if (reason instanceof JobCancelledError) {
         if (!(await this.recorder.cancel(attempt))) return AttemptOutcome.Lost;
-        this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'cancelled' });
+        this.metrics.jobFinished(job.jobType, 'cancelled');
         log().info('attempt stopped: the job was cancelled');
         return AttemptOutcome.Cancelled;
       }
@@ -210,7 +209,7 @@ export class JobRunner {
     const failures = job.failedAttempts + 1;
     if (decideAfterFailure(failures, job.maxAttempts, permanent) === 'fail') {
       if (!(await this.recorder.fail(attempt, outcome, error))) return AttemptOutcome.Lost;
-      this.metrics.jobsFinished.inc({ job_type: job.jobType, state: 'failed' });
+      this.metrics.jobFinished(job.jobType, 'failed');
       log().info({ error }, 'job failed');
       return outcome;
     }
