@@ -23,7 +23,8 @@ const { performance } = require('node:perf_hooks');
 const autocannon = require('autocannon');
 const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
 const { runMigrations } = require('../dist/persistence/data-source');
-const { CLAIM_DUE } = require('../dist/persistence/job.sql');
+const { Pool } = require('pg');
+const { CLAIM_DUE, INSERT_JOB } = require('../dist/persistence/job.sql');
 const PEER_SETTINGS = require('./peers/settings');
 const { compare, formatComparison } = require('./compare');
 const {
@@ -271,26 +272,37 @@ async function processingScenarios(url, peerUrls) {
   };
 }
 
-/** Jobs created through the API at a steady rate, one idle worker: creation to attempt start, database clock. */
-async function ourLatencyRun(url) {
+/**
+ * Jobs created at a steady rate, one idle worker: creation to attempt start, database clock. `via` 'api':
+ * POST /jobs to an api process, as clients do. 'library': the service's own INSERT_JOB from a plain pg pool
+ * in this process, the way the peers' producers call `addJob` / `send`; it leaves the api's work out of
+ * the machine's CPU while the worker picks jobs up, and so tells the worker's part apart.
+ */
+async function ourLatencyRun(url, via) {
   await reset(url);
   await checkpoint(url);
-  const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url });
+  const api = via === 'api' ? await startService({ APP_ROLE: 'api', DATABASE_URL: url }) : undefined;
+  // A few connections, as the peers' producers have: an insert never waits behind the one before it.
+  const producer = via === 'library' ? new Pool({ connectionString: url, max: 4 }) : undefined;
+  // Connected before the run, not during it.
+  await Promise.all(Array.from({ length: 4 }, () => producer?.query('SELECT 1')));
   const worker = await startService({ APP_ROLE: 'worker', DATABASE_URL: url });
   await sleep(500);
+  const create = () =>
+    producer
+      ? producer.query({ name: 'insert-job', text: INSERT_JOB, values: ['noop', '{}', 0, null, 3, 60_000, null, null, null] })
+      : fetch(`${api.baseUrl}/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"job_type":"noop"}',
+        }).then((response) => response.arrayBuffer());
   const started = performance.now();
   const requests = [];
   for (let i = 0; i < LATENCY_RATE * LATENCY_SECONDS; i++) {
     const due = started + (i * 1000) / LATENCY_RATE;
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
-    requests.push(
-      fetch(`${api.baseUrl}/jobs`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: '{"job_type":"noop"}',
-      }).then((response) => response.arrayBuffer()),
-    );
+    requests.push(create());
   }
   await Promise.all(requests);
   await sleep(1_000);
@@ -300,7 +312,7 @@ async function ourLatencyRun(url) {
     );
     return rows.map((row) => Number(row.ms)).sort((a, b) => a - b);
   });
-  await Promise.all([api.stop(), worker.stop()]);
+  await Promise.all([api?.stop(), producer?.end(), worker.stop()]);
   if (delays.length < LATENCY_RATE * LATENCY_SECONDS) throw new Error(`only ${delays.length} jobs started`);
   return { sent: requests.length, started: delays.length, p50_ms: percentile(delays, 50), p95_ms: percentile(delays, 95), p99_ms: percentile(delays, 99) };
 }
@@ -318,7 +330,10 @@ async function peerLatencyRun(peer, url, setting) {
 }
 
 async function latencyScenarios(url, peerUrls) {
-  const configs = [{ system: 'ours', setting: 'defaults', label: 'one worker, default settings' }];
+  const configs = [
+    { system: 'ours', setting: 'defaults', via: 'api', label: 'one worker, default settings, jobs created by POST /jobs' },
+    { system: 'ours', setting: 'defaults', via: 'library', label: 'one worker, default settings, jobs inserted by a plain client' },
+  ];
   for (const peer of PEERS) {
     for (const setting of ['defaults', 'best']) configs.push({ system: peer, setting, label: PEER_SETTINGS[peer][setting].label });
   }
@@ -326,10 +341,12 @@ async function latencyScenarios(url, peerUrls) {
   for (let run = 1; run <= RUNS; run++) {
     for (const [index, config] of configs.entries()) {
       const result =
-        config.system === 'ours' ? await ourLatencyRun(url) : await peerLatencyRun(config.system, peerUrls[config.system], config.setting);
+        config.system === 'ours'
+          ? await ourLatencyRun(url, config.via)
+          : await peerLatencyRun(config.system, peerUrls[config.system], config.setting);
       runs[index].push(result);
       const behind = result.started < result.sent ? ` (only ${result.started} of ${result.sent} started)` : '';
-      log(`  ${config.system}, ${config.setting}, run ${run}: p50 ${result.p50_ms.toFixed(2)} ms, p95 ${result.p95_ms.toFixed(2)} ms, p99 ${result.p99_ms.toFixed(2)} ms${behind}`);
+      log(`  ${config.system}, ${config.setting}${config.via ? ` (via ${config.via})` : ''}, run ${run}: p50 ${result.p50_ms.toFixed(2)} ms, p95 ${result.p95_ms.toFixed(2)} ms, p99 ${result.p99_ms.toFixed(2)} ms${behind}`);
     }
   }
   const summaries = configs.map((config, index) => ({
@@ -344,6 +361,7 @@ async function latencyScenarios(url, peerUrls) {
   }));
   return {
     ours: summaries[0],
+    ours_library: summaries[1],
     peers: Object.fromEntries(PEERS.map((peer) => [peer, Object.fromEntries(summaries.filter((s) => s.system === peer).map((s) => [s.setting, s]))])),
   };
 }
