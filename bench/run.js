@@ -285,7 +285,7 @@ async function ourLatencyRun(url, via) {
   // A few connections, as the peers' producers have: an insert never waits behind the one before it.
   const producer = via === 'library' ? new Pool({ connectionString: url, max: 4 }) : undefined;
   // Connected before the run, not during it.
-  await Promise.all(Array.from({ length: 4 }, () => producer?.query('SELECT 1')));
+  if (producer) await Promise.all(Array.from({ length: 4 }, () => producer.query('SELECT 1')));
   const worker = await startService({ APP_ROLE: 'worker', DATABASE_URL: url });
   await sleep(500);
   const create = () =>
@@ -492,8 +492,6 @@ function summarizeTimes(times) {
   return { p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99) };
 }
 
-const roundTrips = async (count, send) => summarizeTimes(await roundTripTimes(count, send));
-
 /**
  * Times the worker's claim statement itself (CLAIM_DUE, prepared, as the worker sends it) from a plain
  * client, in --runs rounds: each round PROBE_JOBS due jobs, created beforehand and the table vacuumed as for a
@@ -544,7 +542,8 @@ async function grownScenario(url, best) {
     const body = await (await fetch(`${api.baseUrl}/jobs${cursor ? `?cursor=${cursor}` : ''}`)).json();
     cursor = body.next_cursor;
   }
-  const timePage = (query) => roundTrips(300, async () => (await fetch(`${api.baseUrl}/jobs${query}`)).arrayBuffer());
+  const timePage = async (query) =>
+    summarizeTimes(await roundTripTimes(300, async () => (await fetch(`${api.baseUrl}/jobs${query}`)).arrayBuffer()));
   const listing = { first_page: await timePage(''), page_100: await timePage(`?cursor=${cursor}`) };
   log(`  GET /jobs with ${GROWN_ROWS.toLocaleString('en')} rows: first page p99 ${listing.first_page.p99_ms.toFixed(2)} ms, 100th page p99 ${listing.page_100.p99_ms.toFixed(2)} ms`);
   await api.stop();

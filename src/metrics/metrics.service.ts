@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { JOB_STATES } from '../persistence/job-state';
 import { JobRepository, type JobStats } from '../persistence/job.repository';
-import { CounterTally, PerJobHistogram } from './per-job-metrics';
+import { PerJobHistogram, TalliedCounter } from './per-job-metrics';
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800];
 /** Collections this close together belong to one scrape. */
@@ -21,27 +21,22 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  private readonly jobsFinishedTally = new CounterTally(['job_type', 'state']);
-  private readonly attemptsFinishedTally = new CounterTally(['job_type', 'outcome']);
-  private liveAttemptsRead: () => number = () => 0;
+  private readonly jobsFinished = new TalliedCounter(
+    this.registry,
+    'jobs_finished_total',
+    'Jobs this worker moved to a terminal state, by job type and state (completed, failed)',
+    ['job_type', 'state'],
+  );
 
-  private readonly jobsFinished: Counter<string> = new Counter({
-    name: 'jobs_finished_total',
-    help: 'Jobs this worker moved to a terminal state, by job type and state (completed, failed)',
-    labelNames: ['job_type', 'state'],
-    registers: [this.registry],
-    collect: (): void => this.jobsFinishedTally.flushInto(this.jobsFinished),
-  });
-
-  private readonly attemptsFinished: Counter<string> = new Counter({
-    name: 'job_attempts_finished_total',
-    help: 'Attempts this worker closed, by job type and outcome',
-    labelNames: ['job_type', 'outcome'],
-    registers: [this.registry],
-    collect: (): void => this.attemptsFinishedTally.flushInto(this.attemptsFinished),
-  });
+  private readonly attemptsFinished = new TalliedCounter(
+    this.registry,
+    'job_attempts_finished_total',
+    'Attempts this worker closed, by job type and outcome',
+    ['job_type', 'outcome'],
+  );
 
   private readonly attemptDuration = new PerJobHistogram(
+    this.registry,
     'job_attempt_duration_seconds',
     'Wall time of one attempt, from handler start to its outcome',
     ['job_type', 'outcome'],
@@ -49,11 +44,14 @@ export class MetricsService {
   );
 
   private readonly claimLatency = new PerJobHistogram(
+    this.registry,
     'job_claim_latency_seconds',
     'Time from a job becoming due to an attempt starting on it (database clock)',
     [],
     LATENCY_BUCKETS,
   );
+
+  private liveAttemptsRead: () => number = () => 0;
 
   readonly rescueSweepFailures = new Counter({
     name: 'rescue_sweep_failures_total',
@@ -92,8 +90,6 @@ export class MetricsService {
 
   constructor(private readonly repository: JobRepository) {
     collectDefaultMetrics({ register: this.registry });
-    this.registry.registerMetric(this.attemptDuration.asMetric());
-    this.registry.registerMetric(this.claimLatency.asMetric());
     const liveAttempts = (): number => this.liveAttemptsRead();
     new Gauge({
       name: 'worker_live_attempts',
@@ -146,12 +142,12 @@ export class MetricsService {
   /** This worker closed an attempt of a `jobType` job with `outcome`, `seconds` after its handler began. */
   attemptFinished(jobType: string, outcome: string, seconds: number): void {
     this.attemptDuration.observe(seconds, jobType, outcome);
-    this.attemptsFinishedTally.add(jobType, outcome);
+    this.attemptsFinished.add(jobType, outcome);
   }
 
   /** This worker moved a `jobType` job to the terminal `state`. */
   jobFinished(jobType: string, state: string): void {
-    this.jobsFinishedTally.add(jobType, state);
+    this.jobsFinished.add(jobType, state);
   }
 
   /** `worker_live_attempts` reads `read` when scraped (0 in a process that runs no worker). */

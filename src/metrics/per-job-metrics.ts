@@ -1,4 +1,4 @@
-import type { Counter, Metric } from 'prom-client';
+import { Counter, type Metric, type Registry } from 'prom-client';
 
 /**
  * Metrics a busy worker updates for every job, tens of thousands of times a second. A labelled
@@ -40,27 +40,30 @@ function labelsOf(names: LabelNames, first: string, second: string): Record<stri
 }
 
 /**
- * Increments of a labelled prom-client counter, added up here and handed to it when a scrape collects
- * it: pass `flushInto` as the counter's `collect`.
+ * A prom-client counter with two labels whose increments are added up here and handed to it when a
+ * scrape collects it.
  */
-export class CounterTally {
+export class TalliedCounter {
   private readonly series: SeriesTable<{ labels: Record<string, string>; pending: number }>;
+  private readonly counter: Counter<string>;
 
-  constructor(labelNames: readonly [string, string]) {
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly [string, string]) {
     this.series = new SeriesTable((first, second) => ({
       labels: labelsOf(labelNames, first, second),
       pending: 0,
     }));
+    const flush = (): void => this.flush();
+    this.counter = new Counter({ name, help, labelNames, registers: [registry], collect: flush });
   }
 
   add(first: string, second: string): void {
     this.series.get(first, second).pending += 1;
   }
 
-  flushInto(counter: Counter<string>): void {
+  private flush(): void {
     for (const series of this.series.all()) {
       if (series.pending === 0) continue;
-      counter.inc(series.labels, series.pending);
+      this.counter.inc(series.labels, series.pending);
       series.pending = 0;
     }
   }
@@ -82,8 +85,9 @@ interface HistogramSeries {
 }
 
 /**
- * A histogram with up to two labels. Registered in a prom-client registry, which reads only its name,
- * help, type and aggregator, `get()` and `reset()`; its samples are those prom-client's own Histogram gives
+ * A histogram with up to two labels, registered in `registry`. The registry reads only its name, help,
+ * type and aggregator, `get()` and `reset()` (its type names prom-client's own classes only, hence the
+ * cast); its samples are those prom-client's own Histogram gives
  * for the same observations (`_bucket` per bound, cumulative, with `+Inf`, then `_sum` and `_count`).
  */
 export class PerJobHistogram {
@@ -92,6 +96,7 @@ export class PerJobHistogram {
   private readonly series: SeriesTable<HistogramSeries>;
 
   constructor(
+    registry: Registry,
     readonly name: string,
     readonly help: string,
     labelNames: LabelNames,
@@ -103,6 +108,7 @@ export class PerJobHistogram {
       sum: 0,
       count: 0,
     }));
+    registry.registerMetric(this as unknown as Metric);
   }
 
   observe(value: number, first = '', second = ''): void {
@@ -112,11 +118,6 @@ export class PerJobHistogram {
     series.counts[bucket]! += 1;
     series.sum += value;
     series.count += 1;
-  }
-
-  /** For `Registry.registerMetric`, whose type names prom-client's own classes only. */
-  asMetric(): Metric {
-    return this as unknown as Metric;
   }
 
   get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Sample[] }> {

@@ -145,6 +145,19 @@ describe('a job through the API and a worker (APP_ROLE=all)', () => {
     expect(text).toMatch(/^jobs_live_attempts \d+/m);
     expect(text).toMatch(/^worker_live_attempts \d+/m);
   });
+
+  it('counts the attempts running in this worker in worker_live_attempts, read when scraped', async () => {
+    const created = await request(app.getHttpServer())
+      .post('/jobs')
+      .send({ job_type: 'sleep', payload: { ms: 1_500 } })
+      .expect(201);
+    await eventually(async () =>
+      (await getJob(created.body.job_id)).state === 'running' ? true : undefined,
+    );
+    const running = await request(app.getHttpServer()).get('/metrics').expect(200);
+    expect(running.text).toMatch(/^worker_live_attempts [1-9]/m);
+    await finished(created.body.job_id);
+  });
 });
 
 describe('a job waiting for its retry', () => {

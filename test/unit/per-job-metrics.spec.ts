@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { Counter, Histogram, Registry } from 'prom-client';
-import { CounterTally, PerJobHistogram } from '../../src/metrics/per-job-metrics';
+import { Histogram, Registry } from 'prom-client';
+import { PerJobHistogram, TalliedCounter } from '../../src/metrics/per-job-metrics';
 
 const BOUNDS = [0.001, 0.01, 0.1, 1, 10];
 const JOB_TYPES = ['noop', 'email.send', 'a"quoted\\type'];
@@ -29,12 +29,12 @@ describe('PerJobHistogram', () => {
         });
         const ours = new Registry();
         const histogram = new PerJobHistogram(
+          ours,
           'attempt_seconds',
           'help text',
           ['job_type', 'outcome'],
           BOUNDS,
         );
-        ours.registerMetric(histogram.asMetric());
         for (const { value, jobType, outcome } of observations) {
           reference.observe({ job_type: jobType, outcome }, value);
           histogram.observe(value, jobType, outcome);
@@ -57,8 +57,7 @@ describe('PerJobHistogram', () => {
       registers: [theirs],
     });
     const ours = new Registry();
-    const histogram = new PerJobHistogram('latency_seconds', 'h', [], BOUNDS);
-    ours.registerMetric(histogram.asMetric());
+    const histogram = new PerJobHistogram(ours, 'latency_seconds', 'h', [], BOUNDS);
     for (const value of [0, 0.0005, 0.001, 0.5, 3, 99]) {
       reference.observe(value);
       histogram.observe(value);
@@ -71,17 +70,10 @@ describe('PerJobHistogram', () => {
   });
 });
 
-describe('CounterTally', () => {
+describe('TalliedCounter', () => {
   it('hands its counts to the counter when a scrape collects it, each increment once', async () => {
     const registry = new Registry();
-    const tally = new CounterTally(['job_type', 'state']);
-    const counter: Counter<string> = new Counter({
-      name: 'finished_total',
-      help: 'h',
-      labelNames: ['job_type', 'state'],
-      registers: [registry],
-      collect: (): void => tally.flushInto(counter),
-    });
+    const tally = new TalliedCounter(registry, 'finished_total', 'h', ['job_type', 'state']);
     tally.add('noop', 'completed');
     tally.add('noop', 'completed');
     tally.add('email.send', 'failed');
