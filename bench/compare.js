@@ -209,7 +209,7 @@ function compare(report, peerNames) {
       const { empty_table: empty, grown_table: full } = grown.claims;
       rows.push(
         row(
-          `  claim of ${full.jobs_per_claim} p99 over ${full.claims} claims (${((full.p99_ms / empty.p99_ms) * 100).toFixed(0)}% of empty: ${empty.p99_ms.toFixed(2)} ms)`,
+          `  claim of ${full.jobs_per_claim} p99 over ${full.claims} claims (${((full.p99_ms / empty.p99_ms) * 100).toFixed(0)}% of empty: ${empty.p99_ms.toFixed(2)} ms; p50 ${full.p50_ms.toFixed(2)} against ${empty.p50_ms.toFixed(2)})`,
           'ms',
           'lower',
           2,
