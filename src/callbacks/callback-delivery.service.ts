@@ -8,6 +8,7 @@ import { LOGGER, type Logger } from '../logging/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { OutboundHttpClient } from '../outbound/outbound-http.client';
 import { targetRefusalOf } from '../outbound/outbound.errors';
+import { retryAfterMs } from '../outbound/retry-after';
 import { DatabaseNotifications } from '../persistence/database-notifications';
 import {
   JobRepository,
@@ -32,8 +33,8 @@ interface InFlight {
  * a callback_url terminal; every worker claims due deliveries (SKIP LOCKED, with a lease of twice
  * CALLBACK_TIMEOUT_MS) and POSTs the job, exactly as GET /jobs/{job_id} shows it at that moment, signed
  * like HTTP targets. A 2xx answer settles it `delivered`; anything else makes it due again after a backoff
- * (CALLBACK_RETRY_BASE_MS doubling up to CALLBACK_RETRY_MAX_MS) until CALLBACK_MAX_ATTEMPTS attempts have
- * been made, then `failed`. A worker killed mid-request leaves the delivery to be claimed again once its
+ * (CALLBACK_RETRY_BASE_MS doubling up to CALLBACK_RETRY_MAX_MS), or after the answer's Retry-After (at most
+ * CALLBACK_RETRY_MAX_MS), until CALLBACK_MAX_ATTEMPTS attempts have been made, then `failed`. A worker killed mid-request leaves the delivery to be claimed again once its
  * lease is over: at-least-once. Woken by NOTIFY when a delivery is created; polls as the safety net.
  */
 @Injectable()
@@ -164,6 +165,7 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
     const timeout = AbortSignal.timeout(this.config.callbackTimeoutMs);
     let status: number | null = null;
     let error: string;
+    let askedDelayMs: number | undefined;
     try {
       const response = await this.outbound.send({
         url: callback.url,
@@ -180,6 +182,7 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
       status = response.status;
       if (status >= 200 && status < 300) return { state: 'delivered', status };
       error = `the receiver answered ${status}`;
+      askedDelayMs = retryAfterMs(response.headers['retry-after']);
     } catch (failure) {
       const refusal = targetRefusalOf(failure);
       // A rule of this deployment, not a passing fault: no later attempt can succeed.
@@ -195,7 +198,11 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
       return { state: 'failed', status, error: `${error} (attempt ${callback.attempt}, the last)` };
     }
     const { callbackRetryBaseMs, callbackRetryMaxMs } = this.config;
-    const retryInMs = callbackRetryDelayMs(callback.attempt, callbackRetryBaseMs, callbackRetryMaxMs);
+    // A receiver that says when to come back (429, 503 with Retry-After) is taken at its word, within the cap.
+    const retryInMs =
+      askedDelayMs === undefined
+        ? callbackRetryDelayMs(callback.attempt, callbackRetryBaseMs, callbackRetryMaxMs)
+        : Math.min(askedDelayMs, callbackRetryMaxMs);
     return { state: 'retry', retryInMs, status, error };
   }
 }

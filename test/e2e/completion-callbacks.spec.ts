@@ -247,6 +247,39 @@ describe('completion callbacks (callback_url)', () => {
     expect(rows[0]).toEqual({ last_status: 503, last_error: expect.stringMatching(/503.*the last/) });
   });
 
+  it("waits as long as the receiver's Retry-After asks before the next attempt, at most CALLBACK_RETRY_MAX_MS", async () => {
+    // The first answer of each job is 503 with Retry-After: 2 s for one job, an hour for the other.
+    const retryAfter = new Map<string, string>();
+    const receiver = await newReceiver((callback, response) => {
+      if (receiver.forJob(callback.body.job_id).length === 1) {
+        response.statusCode = 503;
+        response.setHeader('Retry-After', retryAfter.get(callback.body.job_id)!);
+      }
+      response.end();
+    });
+    const asksTwoSeconds = await createJob({ job_type: 'noop', callback_url: receiver.url });
+    const asksAnHour = await createJob({ job_type: 'noop', callback_url: receiver.url });
+    retryAfter.set(asksTwoSeconds.job_id, '2');
+    retryAfter.set(asksAnHour.job_id, '3600');
+    // The backoff alone would try again after 200 ms; the cap is 4 s.
+    await startWorker({ CALLBACK_RETRY_MAX_MS: '4000' });
+
+    const gapBetweenAttempts = async (jobId: string): Promise<number> => {
+      const finished = await untilCallback(jobId, 'delivered');
+      expect(finished.callback.attempts).toBe(2);
+      const [first, second] = receiver.forJob(jobId);
+      return second.at - first.at;
+    };
+    const [twoSeconds, capped] = await Promise.all([
+      gapBetweenAttempts(asksTwoSeconds.job_id),
+      gapBetweenAttempts(asksAnHour.job_id),
+    ]);
+    expect(twoSeconds).toBeGreaterThanOrEqual(1_900);
+    expect(twoSeconds).toBeLessThan(3_900);
+    expect(capped).toBeGreaterThanOrEqual(3_900);
+    expect(capped).toBeLessThan(8_000);
+  });
+
   it('delivers through another worker when the worker delivering it is SIGKILLed mid-request', async () => {
     // The receiver takes the first request and never answers: the worker is killed while it waits.
     let hang = true;

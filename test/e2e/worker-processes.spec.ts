@@ -66,6 +66,41 @@ describe('separate worker processes (APP_ROLE=worker)', () => {
     for (const done of perWorker.values()) expect(done).toBeGreaterThanOrEqual(concurrency);
   });
 
+  it('never runs more attempts at once than WORKER_CONCURRENCY, nor claims more jobs than it has free slots', async () => {
+    const worker = await spawnService({
+      APP_ROLE: 'worker',
+      DATABASE_URL: db.url,
+      WORKER_ID: 'bounded',
+      WORKER_CONCURRENCY: '4',
+    });
+    workers.push(worker);
+    await waitForHttp(worker, '/health/ready');
+    const ids = await insertJobs(db.pool, 40, { jobType: 'sleep', payload: { ms: 150 } });
+
+    // The worker's own count of attempts it runs, sampled until every job is done.
+    const liveSeen: number[] = [];
+    await eventually(
+      async () => {
+        const metrics = await (await fetch(`${worker.baseUrl}/metrics`)).text();
+        liveSeen.push(Number(/^worker_live_attempts (\d+)/m.exec(metrics)![1]));
+        const { rows } = await db.pool.query(
+          `SELECT count(*)::int AS n FROM jobs WHERE state = 'completed' AND job_id = ANY($1)`,
+          [ids],
+        );
+        return rows[0].n === 40 ? true : undefined;
+      },
+      30_000,
+      5,
+    );
+    expect(Math.max(...liveSeen)).toBe(4);
+    // Every claim statement sets one attempt_started_at (its transaction's now()) on the jobs it takes.
+    const { rows: claims } = await db.pool.query(
+      `SELECT count(*)::int AS jobs FROM jobs WHERE worker_id = 'bounded' GROUP BY attempt_started_at`,
+    );
+    expect(claims.reduce((sum, claim) => sum + claim.jobs, 0)).toBe(40);
+    expect(Math.max(...claims.map((claim) => claim.jobs))).toBe(4);
+  });
+
   it('serves /health/live and /health/ready but not the jobs API', async () => {
     const worker = await spawnService({ APP_ROLE: 'worker', DATABASE_URL: db.url });
     workers.push(worker);

@@ -1,4 +1,5 @@
-import { responseBody, retryAfterMs } from '../../src/handlers/builtin/http-response';
+import { responseBody } from '../../src/handlers/builtin/http-response';
+import { retryAfterMs } from '../../src/outbound/retry-after';
 import { PermanentJobError, RetryLaterError } from '../../src/handlers/job-handler';
 import { isPermanentFailure, requestedRetryDelayMs, toJobError } from '../../src/worker/attempt-errors';
 

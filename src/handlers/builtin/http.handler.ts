@@ -6,7 +6,8 @@ import { OutboundHttpClient, type OutboundResponse } from '../../outbound/outbou
 import { targetRefusalOf } from '../../outbound/outbound.errors';
 import { storableText } from '../../persistence/storable-text';
 import { JobHandler, PermanentJobError, RetryLaterError, type JobContext } from '../job-handler';
-import { responseBody, retryAfterMs } from './http-response';
+import { retryAfterMs } from '../../outbound/retry-after';
+import { responseBody } from './http-response';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 type HttpMethod = (typeof HTTP_METHODS)[number];
