@@ -16,6 +16,7 @@ import {
   type ClaimedCallback,
 } from '../persistence/job.repository';
 import { callbackRetryDelayMs } from './callback-backoff';
+import { ShutdownGrace } from '../common/shutdown-grace';
 import { WakeSignal } from '../common/wake-signal';
 
 const POLL_INTERVAL = 'callback-poll';
@@ -51,6 +52,7 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
     private readonly notifications: DatabaseNotifications,
     private readonly scheduler: SchedulerRegistry,
     private readonly metrics: MetricsService,
+    private readonly grace: ShutdownGrace,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -67,11 +69,15 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
     this.loopDone = this.loop();
   }
 
-  /** Claims stop at once; requests under way get SHUTDOWN_GRACE_MS, then are aborted and made due again. */
+  /**
+   * Claims stop at once; requests under way get what is left of the process's grace period (shared with the
+   * running attempts), then are aborted and made due again.
+   */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (!this.started) return;
+    this.grace.begin();
     this.wake();
     await this.loopDone;
     if (this.scheduler.doesExist('interval', POLL_INTERVAL)) this.scheduler.deleteInterval(POLL_INTERVAL);
@@ -80,7 +86,7 @@ export class CallbackDeliveryService implements BeforeApplicationShutdown {
       Promise.allSettled([...this.inFlight.values()].map((d) => d.done));
     await Promise.race([
       allDone(),
-      sleep(this.config.shutdownGraceMs, undefined, { signal: timers.signal }).catch(() => undefined),
+      sleep(this.grace.remainingMs(), undefined, { signal: timers.signal }).catch(() => undefined),
     ]);
     for (const delivery of this.inFlight.values()) delivery.abort.abort();
     await allDone();

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { LOGGER, type Logger } from '../logging/logger';
+import { ShutdownGrace } from '../common/shutdown-grace';
 import { WakeSignal } from '../common/wake-signal';
 import { MetricsService } from '../metrics/metrics.service';
 import { JobRepository, type ClaimedJob } from '../persistence/job.repository';
@@ -59,6 +60,7 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
     private readonly notifications: DatabaseNotifications,
     private readonly watchdog: EventLoopWatchdog,
     private readonly metrics: MetricsService,
+    private readonly grace: ShutdownGrace,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
@@ -179,19 +181,21 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
   }
 
   /**
-   * Stops claiming, lets live attempts finish for up to SHUTDOWN_GRACE_MS, then aborts the rest and
-   * releases them (outcome `interrupted`, claimable again at once, not counted as a failure).
+   * Stops claiming, lets live attempts finish within the process's grace period (SHUTDOWN_GRACE_MS from
+   * when it began to stop), then aborts the rest and releases them (outcome `interrupted`, claimable again
+   * at once, not counted as a failure).
    */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (!this.started) return;
-    // The grace period counts from the signal, not from the end of a claim that was in flight. Its timers
-    // are cleared once the drain is over, so that they never keep the process alive on their own.
+    // The grace period counts from when the process began to stop, not from the end of a claim that was in
+    // flight. Its timers are cleared once the drain is over, so that they never keep the process alive on
+    // their own.
     const timers = new AbortController();
     const wait = (ms: number): Promise<void> =>
       sleep(ms, undefined, { signal: timers.signal }).catch(() => undefined);
-    const graceOver = wait(this.config.shutdownGraceMs);
+    const graceOver = wait(this.grace.remainingMs());
     this.wake();
     await this.loopDone;
     this.stopInterval(POLL_INTERVAL);

@@ -280,6 +280,43 @@ describe('completion callbacks (callback_url)', () => {
     expect(capped).toBeLessThan(8_000);
   });
 
+  it('on SIGTERM shares one grace period between a running job and a delivery under way, and exits 0 within it', async () => {
+    const graceMs = 3_000;
+    // A receiver that never answers, and a job that outlasts the grace period.
+    const receiver = await newReceiver(() => undefined);
+    const withCallback = await createJob({ job_type: 'noop', callback_url: receiver.url });
+    const long = await createJob({ job_type: 'sleep', payload: { ms: 60_000 } });
+    const worker = await startWorker({ SHUTDOWN_GRACE_MS: String(graceMs), CALLBACK_TIMEOUT_MS: '60000' });
+    await eventually(
+      async () =>
+        receiver.forJob(withCallback.job_id).length === 1 && (await getJob(long.job_id)).state === 'running'
+          ? true
+          : undefined,
+      20_000,
+      50,
+    );
+
+    const signalledAt = Date.now();
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    // Waited one after the other, the job's grace and the delivery's would have taken twice as long.
+    expect(Date.now() - signalledAt).toBeLessThan(graceMs + 2_000);
+    // The job was released and the delivery stopped: both due again at once, for any worker.
+    const released = await getJob(long.job_id);
+    expect(released).toMatchObject({ attempts: 1, next_attempt_at: expect.any(String) });
+    expect(released.attempt_history.map((attempt: Json) => attempt.outcome)).toEqual(['interrupted']);
+    const { rows } = await db.pool.query(
+      `SELECT state, attempts, last_error, next_attempt_at <= now() AS due FROM callback_deliveries WHERE job_id = $1`,
+      [withCallback.job_id],
+    );
+    expect(rows[0]).toEqual({
+      state: 'pending',
+      attempts: 1,
+      last_error: 'stopped by the worker shutting down',
+      due: true,
+    });
+  });
+
   it('delivers through another worker when the worker delivering it is SIGKILLed mid-request', async () => {
     // The receiver takes the first request and never answers: the worker is killed while it waits.
     let hang = true;
