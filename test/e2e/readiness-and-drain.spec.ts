@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -239,6 +240,33 @@ describe('readiness, liveness and the database being down are three different th
     expect(exitedAt - signalledAt).toBeLessThan(DRAIN_MS + 3_000);
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM jobs`);
     expect(rows[0].n).toBe(served);
+  });
+
+  it('answers a request under way at SIGTERM on a keep-alive connection, closes that connection, and exits 0', async () => {
+    const db = await database();
+    const api = await spawn({ APP_ROLE: 'api', DATABASE_URL: db.url });
+    await waitForHttp(api, '/health/ready');
+    const job = await call(api, 'POST', '/jobs', { job_type: 'noop' });
+
+    // HTTP/1.1 keeps the connection open after an answer unless told otherwise; a long poll is under way.
+    const socket = connect(api.port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    const closedAt = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
+    socket.write(`GET /jobs/${job.body.job_id}?wait_ms=1500 HTTP/1.1\r\nHost: 127.0.0.1:${api.port}\r\n\r\n`);
+    await sleep(300);
+    const signalledAt = performance.now();
+    api.kill('SIGTERM');
+
+    // Answered in full, and the connection closed with it: a keep-alive connection left open would hold
+    // the server's close until the exit deadline, and the process would exit 1.
+    expect((await closedAt) - signalledAt).toBeLessThan(3_000);
+    expect(await api.exited).toEqual({ code: 0, signal: null });
+    expect(performance.now() - signalledAt).toBeLessThan(4_000);
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received).toMatch(/^connection: close\r$/im);
+    expect(received).toContain(`"job_id":"${job.body.job_id}"`);
   });
 
   it('closes the listener at once on SIGTERM when no drain delay is set (the default outside production)', async () => {
