@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 
 /**
  * Routes live in the URL's fragment (#/jobs?state=failed): the server has one page to serve, reloads and
@@ -9,8 +9,8 @@ export interface Route {
   params: URLSearchParams;
 }
 
-function currentRoute(): Route {
-  const hash = location.hash.replace(/^#/, '') || '/';
+function routeOf(fragment: string): Route {
+  const hash = fragment.replace(/^#/, '') || '/';
   const [path, search = ''] = hash.split('?', 2);
   return { path, params: new URLSearchParams(search) };
 }
@@ -27,11 +27,14 @@ export function navigate(path: string, params: Record<string, string | undefined
 }
 
 export function useRoute(): Route {
-  const [route, setRoute] = useState(currentRoute);
+  const [fragment, setFragment] = useState(() => location.hash);
   useEffect(() => {
-    const changed = (): void => setRoute(currentRoute());
+    const changed = (): void => setFragment(location.hash);
     addEventListener('hashchange', changed);
+    // The effect runs after the first paint: a change in between fired its event before anyone listened
+    // (a link followed while the page was still loading), so read the fragment again now.
+    changed();
     return () => removeEventListener('hashchange', changed);
   }, []);
-  return route;
+  return useMemo(() => routeOf(fragment), [fragment]);
 }
