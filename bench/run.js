@@ -226,6 +226,21 @@ function processingSummary(config, runs) {
 }
 
 /**
+ * The configurations of run `run` (1-based) in the order they take their turns, each with its index in
+ * `configs`: grouped by system, the systems rotated by one each run. Over three runs each system goes first,
+ * second and last once, so that a machine whose speed drifts during the benchmark favours none of them (with
+ * ours always first, a machine that sped up over a run counted against ours).
+ */
+function inTurn(configs, run) {
+  const systems = [...new Set(configs.map((config) => config.system))];
+  const shift = (run - 1) % systems.length;
+  const order = [...systems.slice(shift), ...systems.slice(0, shift)];
+  return order.flatMap((system) =>
+    [...configs.entries()].filter(([, config]) => config.system === system),
+  );
+}
+
+/**
  * Every configuration drains the same number of pre-created noop jobs, one configuration after the other,
  * run after run: ours as separate worker processes, each peer as one runner process.
  */
@@ -245,7 +260,7 @@ async function processingScenarios(url, peerUrls) {
   }
   const runs = configs.map(() => []);
   for (let run = 1; run <= RUNS; run++) {
-    for (const [index, config] of configs.entries()) {
+    for (const [index, config] of inTurn(configs, run)) {
       let result;
       if (config.system === 'ours') {
         await reset(url);
@@ -339,7 +354,7 @@ async function latencyScenarios(url, peerUrls) {
   }
   const runs = configs.map(() => []);
   for (let run = 1; run <= RUNS; run++) {
-    for (const [index, config] of configs.entries()) {
+    for (const [index, config] of inTurn(configs, run)) {
       const result =
         config.system === 'ours'
           ? await ourLatencyRun(url, config.via)
@@ -422,7 +437,7 @@ async function httpScenarios(url, peerUrls) {
   const systems = ['ours', ...PEERS];
   const runs = Object.fromEntries(systems.map((system) => [system, []]));
   for (let run = 1; run <= RUNS; run++) {
-    for (const system of systems) {
+    for (const [, { system }] of inTurn(systems.map((system) => ({ system })), run)) {
       const result = system === 'ours' ? await ourHttpRun(url, batchBody) : await peerHttpRun(system, peerUrls[system]);
       runs[system].push(result);
       const { single, batch } = result;
