@@ -35,8 +35,9 @@ interface InFlight {
  * CALLBACK_TIMEOUT_MS) and POSTs the job, exactly as GET /jobs/{job_id} shows it at that moment, signed
  * like HTTP targets. A 2xx answer settles it `delivered`; anything else makes it due again after a backoff
  * (CALLBACK_RETRY_BASE_MS doubling up to CALLBACK_RETRY_MAX_MS), or after the answer's Retry-After (at most
- * CALLBACK_RETRY_MAX_MS), until CALLBACK_MAX_ATTEMPTS attempts have been made, then `failed`. A worker killed mid-request leaves the delivery to be claimed again once its
- * lease is over: at-least-once. Woken by NOTIFY when a delivery is created; polls as the safety net.
+ * CALLBACK_RETRY_MAX_MS), until CALLBACK_MAX_ATTEMPTS attempts have been made, then `failed`. A worker
+ * killed mid-request leaves the delivery to be claimed again once its lease is over: at-least-once. Woken
+ * by NOTIFY when a delivery is created; polls as the safety net.
  */
 @Injectable()
 export class CallbackDeliveryService implements BeforeApplicationShutdown {
