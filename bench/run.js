@@ -287,6 +287,9 @@ async function processingScenarios(url, peerUrls) {
   };
 }
 
+/** Connections of the plain-client producer, as the peers' producers have: an insert never waits behind the one before it. */
+const PRODUCER_CONNECTIONS = 4;
+
 /**
  * Jobs created at a steady rate, one idle worker: creation to attempt start, database clock. `via` 'api':
  * POST /jobs to an api process, as clients do. 'library': the service's own INSERT_JOB from a plain pg pool
@@ -297,10 +300,9 @@ async function ourLatencyRun(url, via) {
   await reset(url);
   await checkpoint(url);
   const api = via === 'api' ? await startService({ APP_ROLE: 'api', DATABASE_URL: url }) : undefined;
-  // A few connections, as the peers' producers have: an insert never waits behind the one before it.
-  const producer = via === 'library' ? new Pool({ connectionString: url, max: 4 }) : undefined;
+  const producer = via === 'library' ? new Pool({ connectionString: url, max: PRODUCER_CONNECTIONS }) : undefined;
   // Connected before the run, not during it.
-  if (producer) await Promise.all(Array.from({ length: 4 }, () => producer.query('SELECT 1')));
+  if (producer) await Promise.all(Array.from({ length: PRODUCER_CONNECTIONS }, () => producer.query('SELECT 1')));
   const worker = await startService({ APP_ROLE: 'worker', DATABASE_URL: url });
   await sleep(500);
   const create = () =>
@@ -325,11 +327,11 @@ async function ourLatencyRun(url, via) {
     const { rows } = await client.query(
       `SELECT extract(epoch FROM attempt_started_at - created_at) * 1000 AS ms FROM jobs WHERE attempt_started_at IS NOT NULL`,
     );
-    return rows.map((row) => Number(row.ms)).sort((a, b) => a - b);
+    return rows.map((row) => Number(row.ms));
   });
   await Promise.all([api?.stop(), producer?.end(), worker.stop()]);
   if (delays.length < LATENCY_RATE * LATENCY_SECONDS) throw new Error(`only ${delays.length} jobs started`);
-  return { sent: requests.length, started: delays.length, p50_ms: percentile(delays, 50), p95_ms: percentile(delays, 95), p99_ms: percentile(delays, 99) };
+  return { sent: requests.length, started: delays.length, ...summarizeTimes(delays, [50, 95, 99]) };
 }
 
 /** The same for a peer: an idle worker process, and a producer process calling `addJob` / `send` at the rate. */
@@ -501,10 +503,10 @@ async function roundTripTimes(count, send) {
   return times;
 }
 
-/** p50 and p99 of round trips, in ms. */
-function summarizeTimes(times) {
+/** The given percentiles (p50 and p99 unless told) of times in ms, as `{ p50_ms, p99_ms, ... }`. */
+function summarizeTimes(times, percentiles = [50, 99]) {
   const sorted = [...times].sort((a, b) => a - b);
-  return { p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99) };
+  return Object.fromEntries(percentiles.map((p) => [`p${p}_ms`, percentile(sorted, p)]));
 }
 
 /**
@@ -535,7 +537,7 @@ async function claimProbe(url) {
     claims: times.length,
     jobs_per_claim: PROBE_CLAIM,
     ...summarizeTimes(times),
-    first_claim_ms: summarizeTimes(firstClaims).p50_ms,
+    first_claim_ms: summarizeTimes(firstClaims, [50]).p50_ms,
   };
 }
 
