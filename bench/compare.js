@@ -191,6 +191,19 @@ function compare(report, peerNames) {
         peersOf((p) => p.batch.jobs_per_second),
       ),
     );
+    const minimal = http.ours.batch_minimal;
+    if (minimal) {
+      rows.push(
+        row(
+          '  the same, answered with the ids only (ours: Prefer: return=minimal)',
+          'jobs/s',
+          'higher',
+          0,
+          { stats: minimal.jobs_per_second },
+          peersOf((p) => p.batch.jobs_per_second),
+        ),
+      );
+    }
   }
   const grown = report.grown_table;
   if (grown) {

@@ -410,18 +410,25 @@ async function ourHttpRun(url, batchBody) {
     errors: result.errors + result.timeouts + result.non2xx,
   };
 
+  const batch = await ourBatchRun(url, api, batchBody, {});
+  // The same batches answered with the new jobs' ids alone, as a client that only needs those asks.
+  const batchMinimal = await ourBatchRun(url, api, batchBody, { prefer: 'return=minimal' });
+  await api.stop();
+  return { single, batch, batch_minimal: batchMinimal };
+}
+
+async function ourBatchRun(url, api, batchBody, extraHeaders) {
   await reset(url);
-  const batch = await cannon({
+  const result = await cannon({
     url: `${api.baseUrl}/jobs/batch`,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...extraHeaders },
     body: batchBody,
     connections: BATCH_CONNECTIONS,
     duration: HTTP_SECONDS,
   });
   const created = await withClient(url, async (client) => (await client.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n);
-  await api.stop();
-  return { single, batch: { jobs_per_second: created / HTTP_SECONDS, errors: batch.non2xx + batch.errors } };
+  return { jobs_per_second: created / HTTP_SECONDS, errors: result.non2xx + result.errors };
 }
 
 /** The peers' create calls from one Node process with as many calls in flight as our load generator's connections. */
@@ -445,6 +452,9 @@ async function httpScenarios(url, peerUrls) {
       const { single, batch } = result;
       log(`  ${system}, single create, run ${run}: ${single.calls_per_second.toFixed(0)}/s, p50 ${single.p50_ms.toFixed(1)} ms, p99 ${single.p99_ms.toFixed(1)} ms, errors ${single.errors}`);
       log(`  ${system}, batch create of ${BATCH_SIZE.toLocaleString('en')}, run ${run}: ${batch.jobs_per_second.toFixed(0)} jobs/s (${batch.errors} errors)`);
+      if (result.batch_minimal) {
+        log(`  ${system}, batch create with Prefer: return=minimal, run ${run}: ${result.batch_minimal.jobs_per_second.toFixed(0)} jobs/s (${result.batch_minimal.errors} errors)`);
+      }
     }
   }
   const summary = (system) => ({
@@ -465,7 +475,17 @@ async function httpScenarios(url, peerUrls) {
       errors: stats(runs[system].map((r) => r.batch.errors)),
     },
   });
-  return { ours: summary('ours'), peers: Object.fromEntries(PEERS.map((peer) => [peer, summary(peer)])) };
+  const ours = {
+    ...summary('ours'),
+    batch_minimal: {
+      jobs_per_request: BATCH_SIZE,
+      connections: BATCH_CONNECTIONS,
+      seconds: HTTP_SECONDS,
+      jobs_per_second: stats(runs.ours.map((r) => r.batch_minimal.jobs_per_second)),
+      errors: stats(runs.ours.map((r) => r.batch_minimal.errors)),
+    },
+  };
+  return { ours, peers: Object.fromEntries(PEERS.map((peer) => [peer, summary(peer)])) };
 }
 
 async function growTable(url, rows) {

@@ -10,6 +10,7 @@ import { AppModule } from './app.module';
 import { CallbackDeliveryService } from './callbacks/callback-delivery.service';
 import { completeProblemExamples } from './common/api-responses';
 import { parseJsonBodies } from './common/http-body';
+import { PREFERENCE_APPLIED_HEADER } from './common/prefer-header';
 import { ProblemDetailsFilter, sendProblem, toProblem } from './common/problem-details.filter';
 import { NotReadyProblemResponse, ProblemResponse } from './common/problem.response';
 import { loadDashboardFiles, serveDashboard } from './dashboard/serve-dashboard';
@@ -74,8 +75,14 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins,
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', REQUEST_ID_HEADER],
-      exposedHeaders: ['Location', 'Retry-After', 'Idempotent-Replayed', REQUEST_ID_HEADER],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Prefer', REQUEST_ID_HEADER],
+      exposedHeaders: [
+        'Location',
+        'Retry-After',
+        'Idempotent-Replayed',
+        PREFERENCE_APPLIED_HEADER,
+        REQUEST_ID_HEADER,
+      ],
       maxAge: 600,
     });
   }

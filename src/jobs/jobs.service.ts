@@ -9,7 +9,7 @@ import { OutboundHttpClient } from '../outbound/outbound-http.client';
 import type { JobEntity } from '../persistence/job.entity';
 import { JobRepository, type NewJob } from '../persistence/job.repository';
 import { CreateJobDto } from './dto/create-job.dto';
-import type { JobDetailResponse, JobListResponse, JobResponse } from './dto/job.response';
+import type { JobDetailResponse, JobIdResponse, JobListResponse, JobResponse } from './dto/job.response';
 import type { ListJobsQuery } from './dto/list-jobs.query';
 import { JobFinishWaiters } from './job-finish-waiters';
 import { JobInsertBatcher } from './job-insert-batcher';
@@ -79,6 +79,28 @@ export class JobsService {
 
   /** Creates every job or none; a 400 names the index and field of every invalid item. */
   async createBatch(items: unknown[]): Promise<JobResponse[]> {
+    const stored = await this.repository.insertJobs(await this.validBatch(items));
+    // Without idempotency keys every job of the batch is inserted.
+    const created = stored.filter((job): job is JobEntity => job !== null);
+    for (const job of created) this.metrics.jobsCreated.inc({ job_type: job.jobType });
+    return created.map(presentJob);
+  }
+
+  /** createBatch answering only the new jobs' ids, in request order (`Prefer: return=minimal`). */
+  async createBatchIds(items: unknown[]): Promise<JobIdResponse[]> {
+    const jobs = await this.validBatch(items);
+    const ids = await this.repository.insertJobIds(jobs);
+    const created: JobIdResponse[] = [];
+    for (const [index, jobId] of ids.entries()) {
+      if (jobId === null) continue;
+      this.metrics.jobsCreated.inc({ job_type: jobs[index].jobType });
+      created.push({ job_id: jobId });
+    }
+    return created;
+  }
+
+  /** The batch's jobs with their defaults, or a 400 naming the index and field of every invalid item. */
+  private async validBatch(items: unknown[]): Promise<NewJob[]> {
     const problems: FieldError[] = [];
     const jobs: CreateJobDto[] = [];
     for (const [index, item] of items.entries()) {
@@ -94,11 +116,7 @@ export class JobsService {
       jobs.push(job);
     }
     if (problems.length > 0) throw new RequestValidationError(problems);
-    const stored = await this.repository.insertJobs(jobs.map((job) => this.toNewJob(job, null, null)));
-    // Without idempotency keys every job of the batch is inserted.
-    const created = stored.filter((job): job is JobEntity => job !== null);
-    for (const job of created) this.metrics.jobsCreated.inc({ job_type: job.jobType });
-    return created.map(presentJob);
+    return jobs.map((job) => this.toNewJob(job, null, null));
   }
 
   /**

@@ -192,9 +192,28 @@ export class JobRepository {
    */
   async insertJobs(jobs: NewJob[]): Promise<(JobEntity | null)[]> {
     if (jobs.length === 1) return [await this.insertJob(jobs[0])];
-    const rows = await this.prepared(
-      'insert-jobs',
-      SQL.INSERT_JOBS,
+    const rows = await this.insertMany('insert-jobs', SQL.INSERT_JOBS, jobs);
+    const stored: (JobEntity | null)[] = jobs.map(() => null);
+    for (const row of rows) {
+      const index = Number(row.ord) - 1;
+      stored[index] = toNewJobEntity(row, jobs[index]);
+    }
+    return stored;
+  }
+
+  /** insertJobs answering only the new jobs' ids: null where the idempotency key was already taken. */
+  async insertJobIds(jobs: NewJob[]): Promise<(string | null)[]> {
+    if (jobs.length === 1) return [(await this.insertJob(jobs[0]))?.jobId ?? null];
+    const rows = await this.insertMany('insert-job-ids', SQL.INSERT_JOB_IDS, jobs);
+    const ids: (string | null)[] = jobs.map(() => null);
+    for (const row of rows) ids[Number(row.ord) - 1] = row.job_id as string;
+    return ids;
+  }
+
+  private insertMany(name: string, sql: string, jobs: NewJob[]): Promise<RawRow[]> {
+    return this.prepared(
+      name,
+      sql,
       [
         // A field left out reads as NULL; sent as null, it about doubled the text of a plain job.
         JSON.stringify(
@@ -214,12 +233,6 @@ export class JobRepository {
       this.pool,
       typesParsingRepeatedTimestampsOnce(),
     );
-    const stored: (JobEntity | null)[] = jobs.map(() => null);
-    for (const row of rows) {
-      const index = Number(row.ord) - 1;
-      stored[index] = toNewJobEntity(row, jobs[index]);
-    }
-    return stored;
   }
 
   private async insertJob(job: NewJob): Promise<JobEntity | null> {

@@ -93,10 +93,20 @@ function composedExample(schema: Json): unknown {
   }
 }
 
-/** The jobs inside an example value: the value itself, or the items of a page or batch. */
+/**
+ * The jobs inside an example value: the value itself, or the items of a page or batch. Of a choice of
+ * schemas (a whole job, or with Prefer: return=minimal its id alone), the one the value is valid by.
+ */
 function jobsIn(value: Json, schema: Json): Json[] {
+  if (schema.anyOf) {
+    const matching = (schema.anyOf as Json[]).find(
+      (choice) => servedContract().schemaViolations(choice, value).length === 0,
+    );
+    return matching ? jobsIn(value, matching) : [];
+  }
   const name = schema.$ref?.split('/').pop();
   if (JOB_SCHEMAS.includes(name)) return [value];
+  if (name === 'JobIdBatchResponse') return [];
   if (Array.isArray(value?.items)) return value.items as Json[];
   return [];
 }

@@ -142,7 +142,10 @@ const retryJob: JobResponse = {
 };
 
 export const JOB_EXAMPLES = {
-  created: { pending: example('Stored; a worker runs it once run_at has come', pendingJob) },
+  created: {
+    pending: example('Stored; a worker runs it once run_at has come', pendingJob),
+    minimal: example('Stored, answered with Prefer: return=minimal', { job_id: pendingJob.job_id }),
+  },
   detail: {
     completed: example('Completed: its result, no error', completedJob),
     pending: example('Waiting for a worker', { ...pendingJob, attempt_history: [] }),
@@ -173,6 +176,9 @@ export const JOB_EXAMPLES = {
         { ...pendingJob, payload: { n: 1 } },
         { ...pendingJob, job_id: NEWER_JOB_ID, payload: { n: 2 } },
       ],
+    }),
+    minimal: example('Every job stored, answered with Prefer: return=minimal', {
+      items: [{ job_id: pendingJob.job_id }, { job_id: NEWER_JOB_ID }],
     }),
   },
 };

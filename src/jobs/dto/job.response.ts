@@ -184,6 +184,16 @@ export class JobBatchResponse {
   items!: JobResponse[];
 }
 
+/** A created job as `Prefer: return=minimal` answers it: its id alone. */
+export class JobIdResponse {
+  @ApiProperty({ format: 'uuid', example: EXAMPLE_JOB_ID }) job_id!: string;
+}
+
+export class JobIdBatchResponse {
+  @ApiProperty({ type: [JobIdResponse], description: "The created jobs' ids, in request order" })
+  items!: JobIdResponse[];
+}
+
 export class JobTypeResponse {
   @ApiProperty({ example: 'sleep' }) job_type!: string;
   @ApiProperty({ example: 'Waits `ms` milliseconds and returns { slept_ms }' }) description!: string;

@@ -1,0 +1,130 @@
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { startTestApp } from '../support/test-app';
+import { createTestDatabase, type TestDatabase } from '../support/test-db';
+
+/**
+ * `Prefer: return=minimal` (RFC 7240) on the create endpoints: the same jobs are created, the answer holds
+ * their ids only and says so in Preference-Applied; any other preference gets the whole jobs.
+ */
+describe('POST /jobs and POST /jobs/batch with Prefer: return=minimal', () => {
+  let db: TestDatabase;
+  let app: INestApplication;
+  const server = () => app.getHttpServer();
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    app = await startTestApp(db.url, { role: 'api' });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await db.drop();
+  });
+
+  beforeEach(() => db.reset());
+
+  const batchOf = (count: number) =>
+    Array.from({ length: count }, (_, n) => ({
+      job_type: 'echo',
+      payload: { n },
+      priority: n,
+    }));
+
+  it('creates every job of a batch and answers their ids alone, in request order', async () => {
+    const jobs = batchOf(7);
+    const response = await request(server())
+      .post('/jobs/batch')
+      .set('Prefer', 'return=minimal')
+      .send({ jobs });
+    expect(response.status).toBe(201);
+    expect(response.headers['preference-applied']).toBe('return=minimal');
+    expect(Object.keys(response.body)).toEqual(['items']);
+    expect(response.body.items).toHaveLength(jobs.length);
+    for (const [index, item] of (response.body.items as { job_id: string }[]).entries()) {
+      expect(Object.keys(item)).toEqual(['job_id']);
+      const stored = await request(server()).get(`/jobs/${item.job_id}`);
+      expect(stored.body).toMatchObject({
+        job_type: jobs[index].job_type,
+        payload: { n: index },
+        priority: index,
+        state: 'pending',
+      });
+    }
+    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM jobs');
+    expect(rows[0].n).toBe(jobs.length);
+  });
+
+  it('answers a batch of one, which takes the single-job insert, the same way', async () => {
+    const response = await request(server())
+      .post('/jobs/batch')
+      .set('Prefer', 'return=minimal')
+      .send({ jobs: [{ job_type: 'echo', payload: { only: true } }] });
+    expect(response.status).toBe(201);
+    expect(response.headers['preference-applied']).toBe('return=minimal');
+    expect(response.body).toEqual({ items: [{ job_id: expect.any(String) }] });
+    const stored = await request(server()).get(`/jobs/${response.body.items[0].job_id}`);
+    expect(stored.body).toMatchObject({ job_type: 'echo', payload: { only: true } });
+  });
+
+  it('answers POST /jobs with the id and Location, and a replayed Idempotency-Key with the first id', async () => {
+    const send = () =>
+      request(server())
+        .post('/jobs')
+        .set('Prefer', 'return=minimal')
+        .set('Idempotency-Key', 'minimal-once')
+        .send({ job_type: 'echo', payload: { hello: 'world' } });
+    const first = await send();
+    expect(first.status).toBe(201);
+    expect(first.body).toEqual({ job_id: expect.any(String) });
+    expect(first.headers.location).toBe(`/jobs/${first.body.job_id}`);
+    expect(first.headers['preference-applied']).toBe('return=minimal');
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+
+    const replay = await send();
+    expect(replay.status).toBe(201);
+    expect(replay.body).toEqual({ job_id: first.body.job_id });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.headers['preference-applied']).toBe('return=minimal');
+    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM jobs');
+    expect(rows[0].n).toBe(1);
+  });
+
+  it.each([
+    ['no Prefer header', undefined, false],
+    ['return=representation', 'return=representation', false],
+    ['an unknown preference only', 'handling=lenient', false],
+    ['the first return preference, when two disagree', 'return=representation, return=minimal', false],
+    ['another preference, then return=minimal with a parameter', 'respond-async, return=minimal; x=1', true],
+    ['a quoted value and an upper-case name', 'RETURN="minimal"', true],
+  ])('with %s (%s) answers ids only: %s', async (_case, prefer, minimal) => {
+    const batch = request(server()).post('/jobs/batch');
+    if (prefer !== undefined) batch.set('Prefer', prefer);
+    const response = await batch.send({ jobs: batchOf(2) });
+    expect(response.status).toBe(201);
+    if (minimal) {
+      expect(response.headers['preference-applied']).toBe('return=minimal');
+      expect(response.body.items).toEqual([{ job_id: expect.any(String) }, { job_id: expect.any(String) }]);
+    } else {
+      expect(response.headers['preference-applied']).toBeUndefined();
+      expect(response.body.items.map((job: { payload: unknown }) => job.payload)).toEqual([
+        { n: 0 },
+        { n: 1 },
+      ]);
+      expect(response.body.items[0]).toMatchObject({ state: 'pending', job_type: 'echo', attempts: 0 });
+    }
+  });
+
+  it('refuses an invalid batch as it would without the preference: 400, nothing created, nothing applied', async () => {
+    const response = await request(server())
+      .post('/jobs/batch')
+      .set('Prefer', 'return=minimal')
+      .send({ jobs: [...batchOf(2), { job_type: 'no-such-type' }] });
+    expect(response.status).toBe(400);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.headers['preference-applied']).toBeUndefined();
+    expect(response.body.errors).toEqual([expect.objectContaining({ index: 2, field: 'job_type' })]);
+    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM jobs');
+    expect(rows[0].n).toBe(0);
+  });
+});
