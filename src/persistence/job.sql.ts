@@ -404,8 +404,9 @@ const NEW_JOB_RETURNS = `job_id, job_type, payload, priority, run_at, max_attemp
 
 /**
  * Insert the jobs described by $1 (a JSON array) in one statement; a job without run_at is due now
- * (database clock). The database makes each job_id (job_id_v7(), a UUIDv7 of its own clock); `ord` is the
- * job's 1-based position in $1, so callers can answer in request order. With an idempotency key already
+ * (database clock). The database makes each job_id, a UUIDv7 of its own clock whose random bits are the
+ * job's 8 bytes of $2 (8 random bytes per job, in order: job_id_v7(bytea)); `ord` is the job's 1-based
+ * position in $1, so callers can answer in request order. With an idempotency key already
  * taken, that job is not inserted and not returned. It also sends one NOTIFY per statement, delivered at
  * commit, carrying the earliest due time, so idle workers wake without polling.
  *
@@ -425,7 +426,7 @@ export const INSERT_JOB_IDS = insertJobsReturning('job_id, run_at');
 function insertJobsReturning(columns: string): string {
   return `
 WITH input AS (
-  SELECT job_id_v7() AS job_id, n.*
+  SELECT job_id_v7(substr($2::bytea, n.ord::int * 8 - 7, 8)) AS job_id, n.*
   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (job_type text, payload jsonb, priority integer,
        run_at timestamptz, max_attempts integer, timeout_ms integer, idempotency_key text, request_hash text,
        callback_url text))

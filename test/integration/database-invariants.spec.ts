@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import {
   CLAIM_DUE,
@@ -8,6 +9,18 @@ import {
 } from '../../src/persistence/job.sql';
 import { insertJob } from '../support/job-factory';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
+
+/** INSERT_JOBS's $1 for `count` plain noop jobs. */
+const plainJobs = (count: number): string =>
+  JSON.stringify(
+    Array.from({ length: count }, () => ({
+      job_type: 'noop',
+      payload: {},
+      priority: 0,
+      max_attempts: 3,
+      timeout_ms: 1000,
+    })),
+  );
 
 /**
  * Each invariant of the contract, attacked with hand-written SQL: the database must refuse, and the row
@@ -546,15 +559,8 @@ describe('invariants the database enforces', () => {
 
       const before = Date.now();
       const { rows } = await db.pool.query<{ job_id: string; ord: string }>(INSERT_JOBS, [
-        JSON.stringify(
-          Array.from({ length: 500 }, () => ({
-            job_type: 'noop',
-            payload: {},
-            priority: 0,
-            max_attempts: 3,
-            timeout_ms: 1000,
-          })),
-        ),
+        plainJobs(500),
+        randomBytes(8 * 500),
       ]);
       const after = Date.now();
       const ids = rows.sort((a, b) => Number(a.ord) - Number(b.ord)).map((row) => row.job_id);
@@ -569,6 +575,23 @@ describe('invariants the database enforces', () => {
       // are ordered by their random bits only, so the whole id need not be.
       const times = ids.map((id) => id.slice(0, 18));
       expect([...times].sort()).toEqual(times);
+    });
+
+    it("takes a batch's random id bits from the bytes given, the variant written over the first two", async () => {
+      const given = Buffer.from('ffffffffffffffff' + '0000000000000000' + '0123456789abcdef', 'hex');
+      const { rows } = await db.pool.query<{ job_id: string; ord: string }>(INSERT_JOBS, [
+        plainJobs(3),
+        given,
+      ]);
+      const tails = rows
+        .sort((a, b) => Number(a.ord) - Number(b.ord))
+        .map((row) => row.job_id.replace(/-/g, '').slice(16));
+      expect(tails).toEqual(['bfffffffffffffff', '8000000000000000', '8123456789abcdef']);
+      // Too few bytes for the jobs: no id can be made, and nothing is inserted.
+      await expect(db.pool.query(INSERT_JOBS, [plainJobs(3), randomBytes(8 * 3 - 1)])).rejects.toMatchObject({
+        code: '22P02',
+      });
+      expect(await count('jobs')).toBe(3);
     });
 
     it('refuses to delete a terminal job whose id is under a minute old (so that its id cannot come back)', async () => {
