@@ -467,25 +467,21 @@ async function httpScenarios(url, peerUrls) {
       p99_ms: stats(runs[system].map((r) => r.single.p99_ms)),
       errors: stats(runs[system].map((r) => r.single.errors)),
     },
-    batch: {
-      jobs_per_request: BATCH_SIZE,
-      connections: BATCH_CONNECTIONS,
-      seconds: HTTP_SECONDS,
-      jobs_per_second: stats(runs[system].map((r) => r.batch.jobs_per_second)),
-      errors: stats(runs[system].map((r) => r.batch.errors)),
-    },
+    batch: batchSummary(runs[system].map((r) => r.batch)),
   });
-  const ours = {
-    ...summary('ours'),
-    batch_minimal: {
-      jobs_per_request: BATCH_SIZE,
-      connections: BATCH_CONNECTIONS,
-      seconds: HTTP_SECONDS,
-      jobs_per_second: stats(runs.ours.map((r) => r.batch_minimal.jobs_per_second)),
-      errors: stats(runs.ours.map((r) => r.batch_minimal.errors)),
-    },
-  };
+  const ours = { ...summary('ours'), batch_minimal: batchSummary(runs.ours.map((r) => r.batch_minimal)) };
   return { ours, peers: Object.fromEntries(PEERS.map((peer) => [peer, summary(peer)])) };
+}
+
+/** The batch creates of every run, as the report gives them. */
+function batchSummary(batches) {
+  return {
+    jobs_per_request: BATCH_SIZE,
+    connections: BATCH_CONNECTIONS,
+    seconds: HTTP_SECONDS,
+    jobs_per_second: stats(batches.map((batch) => batch.jobs_per_second)),
+    errors: stats(batches.map((batch) => batch.errors)),
+  };
 }
 
 async function growTable(url, rows) {

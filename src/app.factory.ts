@@ -66,7 +66,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<INes
   // Once a stopping api drains, each answer closes its connection: a client's next request opens a new
   // one, which the load balancer sends to a process that is staying. Decided when the answer is sent, so
   // that it also holds for a request under way at SIGTERM (a long poll): its keep-alive connection, left
-  // open, would hold the server's close until the exit deadline.
+  // open, would hold the server's close until the exit deadline. The same hook sends a large answer as bytes.
   const shutdown = app.get(ShutdownState);
   instance.addHook('onSend', (_request, reply, payload, done) => {
     if (shutdown.isStopping) reply.header('Connection', 'close');

@@ -52,7 +52,7 @@ const PREFER_MINIMAL = {
   required: false,
   description:
     "return=minimal: the answer gives each created job's id only (RFC 7240). The jobs are created the same " +
-    'way; a batch answers in less than a tenth of the bytes.',
+    'way; the answer to a batch of 1,000 plain jobs is about an eighth of the bytes.',
   schema: { type: 'string', example: RETURN_MINIMAL },
 } as const;
 

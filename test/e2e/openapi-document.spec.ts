@@ -106,8 +106,9 @@ function jobsIn(value: Json, schema: Json): Json[] {
   }
   const name = schema.$ref?.split('/').pop();
   if (JOB_SCHEMAS.includes(name)) return [value];
-  if (name === 'JobIdBatchResponse') return [];
-  if (Array.isArray(value?.items)) return value.items as Json[];
+  // A page or a batch: items whose schema is a job's (not, say, the ids alone).
+  const itemName = resolve(schema).properties?.items?.items?.$ref?.split('/').pop();
+  if (JOB_SCHEMAS.includes(itemName) && Array.isArray(value?.items)) return value.items as Json[];
   return [];
 }
 

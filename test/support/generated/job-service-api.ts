@@ -1143,7 +1143,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /** @description return=minimal: the answer gives each created job's id only (RFC 7240). The jobs are created the same way; a batch answers in less than a tenth of the bytes. */
+        /** @description return=minimal: the answer gives each created job's id only (RFC 7240). The jobs are created the same way; the answer to a batch of 1,000 plain jobs is about an eighth of the bytes. */
         Prefer?: string;
         /** @description 1-255 visible ASCII characters */
         'Idempotency-Key'?: string;
@@ -1256,7 +1256,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /** @description return=minimal: the answer gives each created job's id only (RFC 7240). The jobs are created the same way; a batch answers in less than a tenth of the bytes. */
+        /** @description return=minimal: the answer gives each created job's id only (RFC 7240). The jobs are created the same way; the answer to a batch of 1,000 plain jobs is about an eighth of the bytes. */
         Prefer?: string;
       };
       path?: never;

@@ -4,10 +4,12 @@ import { startTestApp } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
 /**
- * `Prefer: return=minimal` (RFC 7240) on the create endpoints: the same jobs are created, the answer holds
- * their ids only and says so in Preference-Applied; any other preference gets the whole jobs.
+ * The answers of the create endpoints. `Prefer: return=minimal` (RFC 7240): the same jobs are created, the
+ * answer holds their ids only and says so in Preference-Applied; any other preference gets the whole jobs.
+ * Large answers are sent as bytes encoded once, small ones as text: either way the client gets the same
+ * JSON, with a Content-Length that counts its UTF-8 bytes, not its characters.
  */
-describe('POST /jobs and POST /jobs/batch with Prefer: return=minimal', () => {
+describe('the answers of POST /jobs and POST /jobs/batch', () => {
   let db: TestDatabase;
   let app: INestApplication;
   const server = () => app.getHttpServer();
@@ -126,5 +128,39 @@ describe('POST /jobs and POST /jobs/batch with Prefer: return=minimal', () => {
     expect(response.body.errors).toEqual([expect.objectContaining({ index: 2, field: 'job_type' })]);
     const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM jobs');
     expect(rows[0].n).toBe(0);
+  });
+
+  it('gives each job of a batch an id of its own random bits, drawn by the api for the statement', async () => {
+    const response = await request(server())
+      .post('/jobs/batch')
+      .set('Prefer', 'return=minimal')
+      .send({ jobs: batchOf(200) });
+    expect(response.status).toBe(201);
+    const ids = (response.body.items as { job_id: string }[]).map((item) => item.job_id);
+    for (const id of ids)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // The last 62 bits are the random ones: all different, whatever the clock gave.
+    expect(new Set(ids.map((id) => id.slice(19))).size).toBe(ids.length);
+  });
+
+  const payloads = (count: number) =>
+    Array.from({ length: count }, (_, n) => ({ n, text: `Grüße, 世界 ${n} 🎉`, emoji: '👩‍💻'.repeat(n % 5) }));
+
+  it.each([
+    ['a batch answer far over 16 KB', 300],
+    ['a batch answer under it', 2],
+  ])('%s arrives whole as JSON, its Content-Length its bytes', async (_case, count) => {
+    const sent = payloads(count);
+    const response = await request(server())
+      .post('/jobs/batch')
+      .send({ jobs: sent.map((payload) => ({ job_type: 'echo', payload })) });
+    expect(response.status).toBe(201);
+    expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+    const text = response.text;
+    expect(Number(response.headers['content-length'])).toBe(Buffer.byteLength(text, 'utf8'));
+    expect(text.length > 16_384).toBe(count > 100);
+    expect(Buffer.byteLength(text, 'utf8')).toBeGreaterThan(text.length);
+    const answer = JSON.parse(text) as { items: { payload: unknown }[] };
+    expect(answer.items.map((job) => job.payload)).toEqual(sent);
   });
 });
