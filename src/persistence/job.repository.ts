@@ -310,13 +310,23 @@ export class JobRepository {
 
   /**
    * One page of jobs, newest first (job_id is a UUIDv7, so id order is creation order), each with its
-   * callback delivery when it has one (same statement).
+   * callback delivery when it has one (same statement). A type's jobs are found through job_type_listing,
+   * newest first along its primary key, each then read by its own; the cursor bounds that walk too, since
+   * PostgreSQL carries equalities across a join but not ranges.
    */
   async listJobs(query: ListJobsQuery): Promise<JobEntity[]> {
     return this.guard(() => {
       const builder = this.jobsWithDeliveries();
+      if (query.jobType) {
+        builder.innerJoin(
+          'job_type_listing',
+          'listing',
+          'listing.job_id = job.job_id AND listing.job_type = :jobType',
+          { jobType: query.jobType },
+        );
+        if (query.beforeJobId) builder.andWhere('listing.job_id < :before', { before: query.beforeJobId });
+      }
       if (query.state) builder.andWhere('job.state = :state', { state: query.state });
-      if (query.jobType) builder.andWhere('job.job_type = :jobType', { jobType: query.jobType });
       if (query.beforeJobId) builder.andWhere('job.job_id < :before', { before: query.beforeJobId });
       return builder.orderBy('job.job_id', 'DESC').limit(query.limit).getMany();
     });

@@ -11,10 +11,16 @@ import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
 /**
- * job_counts and job_finishes against a count of the rows, per job type and state, and job_lease_expiries
- * against the live leases, per second of expiry: equal.
+ * job_counts and job_finishes against a count of the rows, per job type and state, job_lease_expiries
+ * against the live leases, per second of expiry, and job_type_listing against the jobs themselves: equal.
  */
 async function expectCountersToMatchRows(db: TestDatabase): Promise<void> {
+  const { rows: unlisted } = await db.pool.query(
+    `SELECT j.job_id AS job, l.job_id AS listed, coalesce(j.job_type, l.job_type) AS job_type
+     FROM jobs j FULL JOIN job_type_listing l USING (job_type, job_id)
+     WHERE j.job_id IS NULL OR l.job_id IS NULL`,
+  );
+  expect(unlisted).toEqual([]);
   const { rows } = await db.pool.query(
     `SELECT coalesce(c.job_type, r.job_type) AS job_type, coalesce(c.state, r.state) AS state,
             coalesce(c.jobs, 0)::int AS counted, coalesce(r.n, 0)::int AS rows,
@@ -147,8 +153,53 @@ describe('the job counters', () => {
       expect(rows[0].leases).toBe(1);
 
       await db.reset();
-      const { rows: after } = await db.pool.query(`SELECT count(*)::int AS n FROM job_lease_expiries`);
-      expect(after[0].n).toBe(0);
+      const { rows: after } = await db.pool.query(
+        `SELECT (SELECT count(*) FROM job_lease_expiries)::int AS seconds, (SELECT count(*) FROM job_type_listing)::int AS listed`,
+      );
+      expect(after[0]).toEqual({ seconds: 0, listed: 0 });
+    } finally {
+      await close();
+      await db.drop();
+    }
+  });
+
+  it('let go of deleted jobs, and list the jobs of every way of creating them', async () => {
+    const db = await createTestDatabase();
+    const { repository, close } = await openRepository(db.url);
+    try {
+      const old = await seedHistory(db.pool, 6, {
+        state: 'completed',
+        jobType: 'echo',
+        createdSecondsAgo: 7_200,
+      });
+      await seedHistory(db.pool, 4, { state: 'failed', createdSecondsAgo: 7_200 });
+      await insertJobs(db.pool, 3, { jobType: 'noop' });
+      const newJob = (jobType: string) => ({
+        jobType,
+        payload: {},
+        priority: 0,
+        runAt: null,
+        maxAttempts: 3,
+        timeoutMs: 60_000,
+        idempotencyKey: null,
+        requestHash: null,
+        callbackUrl: null,
+      });
+      await repository.insertJobs([newJob('echo')]);
+      await repository.insertJobs([newJob('echo'), newJob('noop'), newJob('mail.send')]);
+      const [failed] = await seedHistory(db.pool, 1, { state: 'failed', createdSecondsAgo: 7_200 });
+      expect(await repository.retryAsNewJob(failed)).not.toBeNull();
+      await expectCountersToMatchRows(db);
+
+      const { rowCount } = await db.pool.query(`DELETE FROM jobs WHERE job_id = ANY($1::uuid[])`, [
+        old.slice(0, 4),
+      ]);
+      expect(rowCount).toBe(4);
+      await expectCountersToMatchRows(db);
+      const { rows } = await db.pool.query(
+        `SELECT count(*)::int AS n FROM job_type_listing WHERE job_type = 'echo'`,
+      );
+      expect(rows[0].n).toBe(2 + 1 + 1);
     } finally {
       await close();
       await db.drop();
@@ -166,6 +217,14 @@ describe('the job counters', () => {
         `TRUNCATE job_counts`,
       ]) {
         await expect(db.pool.query(sql)).rejects.toThrow(/job_counts is kept by the triggers/);
+      }
+      for (const sql of [
+        `UPDATE job_type_listing SET job_type = 'echo'`,
+        `DELETE FROM job_type_listing`,
+        `INSERT INTO job_type_listing VALUES ('noop', job_id_v7())`,
+        `TRUNCATE job_type_listing`,
+      ]) {
+        await expect(db.pool.query(sql)).rejects.toThrow(/job_type_listing is kept by the triggers/);
       }
       await expectCountersToMatchRows(db);
     } finally {
