@@ -67,6 +67,7 @@ async function seed(url, rows) {
     }
     await client.query('SET session_replication_role = DEFAULT');
     await client.query('VACUUM ANALYZE jobs');
+    await client.query('VACUUM ANALYZE job_type_listing');
     await client.query('VACUUM ANALYZE job_attempts');
   });
 }
