@@ -4,7 +4,7 @@
  * the PostgreSQL backend that runs the statements (read from /proc, so it counts the server's work only,
  * not the wait for a busy machine's CPU), WAL bytes written, and statements, per job. It runs the service's
  * own statements (JobRepository, built) on one connection to a PostgreSQL of its own (embedded, stock
- * settings but fsync off), so no other client's work is counted:
+ * settings but fsync, synchronous_commit and full_page_writes off), so no other client's work is counted:
  *   1. create: one POST /jobs each (one INSERT ... RETURNING with its NOTIFY);
  *   2. claim and complete the way a worker at WORKER_CONCURRENCY does, `--batch` per claim and per
  *      completion statement (10, the default; 1 is a worker that finds one job at a time).
@@ -17,8 +17,9 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
-const { createDataSource, runMigrations } = require('../dist/persistence/data-source');
+const { runMigrations } = require('../dist/persistence/data-source');
 const { JobRepository } = require('../dist/persistence/job.repository');
+const { JobsDatabase } = require('../dist/persistence/jobs-database');
 
 const TICKS_PER_SECOND = 100;
 
@@ -39,11 +40,14 @@ async function main() {
   const folder = mkdtempSync(join(tmpdir(), 'job-service-db-cost-'));
   chmodSync(folder, 0o755);
   const server = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres'), ephemeral: true });
-  const dataSource = createDataSource({ url: server.url, poolSize: 1 });
+  let database;
   try {
     await runMigrations(server.url);
-    await dataSource.initialize();
-    const repository = new JobRepository(dataSource);
+    // One pool connection, opened as a process of the service opens its own: every statement runs in the
+    // backend whose CPU is read.
+    database = await JobsDatabase.open({ url: server.url, poolSize: 1, preparedStatements: true });
+    const { dataSource } = database;
+    const repository = new JobRepository(database);
     const [{ pid }] = await dataSource.query('SELECT pg_backend_pid() AS pid');
     const walBytes = async () =>
       Number((await dataSource.query(`SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes`))[0].bytes);
@@ -107,7 +111,7 @@ async function main() {
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } finally {
-    if (dataSource.isInitialized) await dataSource.destroy();
+    await database?.close();
     await server.stop();
     rmSync(folder, { recursive: true, force: true });
   }
