@@ -10,7 +10,7 @@
  * It prints, for the jobs created in each phase, the time from creation to the start of their attempt (the
  * database's clock: what a claim that waits on the purge would show), and the purge's duration and rate.
  * Uses DATABASE_URL's server if set (in a database of its own, dropped at the end), else an embedded
- * PostgreSQL with stock settings. Writes bench/results/retention-<timestamp>.json.
+ * PostgreSQL with stock settings. Writes bench/results/retention-<timestamp>.json (or into --results-dir).
  *
  *   npm run bench:retention
  *   npm run bench:retention -- --rows 200000 --baseline-seconds 10     # a quick check of the harness
@@ -29,6 +29,7 @@ const {
   withClient,
   createDatabase,
   numberOption,
+  textOption,
   scratchServer,
 } = require('./support');
 
@@ -189,7 +190,7 @@ async function main() {
       const r = report[phase];
       log(`${phase.padEnd(12)} creation to start, ${r.jobs} jobs (${r.unstarted} not started): p50 ${r.p50_ms} ms, p95 ${r.p95_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms`);
     }
-    const resultsDir = join(__dirname, 'results');
+    const resultsDir = textOption('results-dir', join(__dirname, 'results'));
     mkdirSync(resultsDir, { recursive: true });
     const file = join(resultsDir, `retention-${report.date.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);

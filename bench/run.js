@@ -14,6 +14,8 @@
  *   npm run bench -- --peers none            # our service only (or --peers pg-boss)
  *   npm run bench -- --runs 1 --jobs 2000 --drain-seconds 20 --latency-seconds 3 --http-seconds 2 --grown-rows 20000
  *                                            # a quick check that the harness works end to end
+ *                                            # (test/e2e/benchmark-harness.spec.ts runs one in CI)
+ *   npm run bench -- --results-dir /tmp/x    # write the result file there instead of bench/results
  */
 const { spawn } = require('node:child_process');
 const { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
@@ -57,6 +59,7 @@ const LATENCY_RATE = Number(option('latency-rate', '200'));
 const LATENCY_SECONDS = Number(option('latency-seconds', '20'));
 const HTTP_SECONDS = Number(option('http-seconds', '10'));
 const GROWN_ROWS = Number(option('grown-rows', '10000000'));
+const RESULTS_DIR = option('results-dir', join(__dirname, 'results'));
 for (const peer of PEERS) if (!PEER_SETTINGS[peer]) throw new Error(`unknown peer ${peer}; known: ${Object.keys(PEER_SETTINGS).join(', ')}`);
 
 function stats(values) {
@@ -681,9 +684,8 @@ async function main() {
   }
 
   report.comparison = compare(report, PEERS);
-  const resultsDir = join(__dirname, 'results');
-  mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${report.date.replace(/[:.]/g, '-')}.json`);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, `${report.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   printTable(report);
   log(`\nwritten to ${file}`);

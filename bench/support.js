@@ -145,11 +145,16 @@ async function createDatabase(serverUrl, name) {
   return { url: parsed.toString(), drop: () => withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) };
 }
 
-/** The value after `--name` on the command line, as a number, or `fallback`. */
-function numberOption(name, fallback) {
+/** The value after `--name` on the command line, or `fallback`. */
+function textOption(name, fallback) {
   const args = process.argv.slice(2);
   const index = args.indexOf(`--${name}`);
-  return Number(index >= 0 ? args[index + 1] : fallback);
+  return index >= 0 ? args[index + 1] : fallback;
+}
+
+/** The value after `--name` on the command line, as a number, or `fallback`. */
+function numberOption(name, fallback) {
+  return Number(textOption(name, fallback));
 }
 
 /**
@@ -175,6 +180,7 @@ async function scratchServer(purpose) {
 
 module.exports = {
   numberOption,
+  textOption,
   scratchServer,
   MAIN,
   NODE_OPTIONS,

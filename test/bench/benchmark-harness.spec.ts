@@ -1,0 +1,200 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+/** A quick run of every scenario still starts a dozen processes and drains jobs on a busy machine. */
+const HARNESS_TIMEOUT_MS = 360_000;
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bench/<script> ...args` against the test run's PostgreSQL server; resolves when it exits. */
+function runBenchScript(script: string, args: string[], env: Record<string, string> = {}): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bench', script), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function serverUrl(): string {
+  const url = process.env.TEST_PG_ADMIN_URL;
+  if (!url) throw new Error('TEST_PG_ADMIN_URL is not set: run the tests through jest (npm test)');
+  return url;
+}
+
+interface ComparisonRow {
+  figure: string;
+  ours: { stats: { median: number } } | null;
+  peers: Record<string, { stats: { median: number } } | null | undefined>;
+  ratio: number | null;
+}
+
+/**
+ * The benchmark scripts the README's figures come from, run end to end at toy sizes: the figures are
+ * meaningless at these sizes, but a script that no longer runs, or a figure that no longer reaches the
+ * report, fails here instead of when someone next measures.
+ */
+describe('the benchmark harness', () => {
+  let resultsDir: string;
+
+  beforeAll(() => {
+    resultsDir = mkdtempSync(join(tmpdir(), 'job-service-bench-results-'));
+  });
+  afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
+
+  it(
+    'npm run bench prints ours, each peer and the ratio for every figure the README compares',
+    async () => {
+      const run = await runBenchScript(
+        'run.js',
+        [
+          '--runs',
+          '1',
+          '--jobs',
+          '1000',
+          '--drain-seconds',
+          '20',
+          '--latency-rate',
+          '100',
+          '--latency-seconds',
+          '2',
+          '--http-seconds',
+          '1',
+          '--grown-rows',
+          '10000',
+          '--results-dir',
+          resultsDir,
+        ],
+        { DATABASE_URL: serverUrl() },
+      );
+      expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+
+      const [file] = readdirSync(resultsDir).filter((name) => !name.startsWith('retention-'));
+      const report = JSON.parse(readFileSync(join(resultsDir, file), 'utf8')) as {
+        comparison: ComparisonRow[];
+        peers: Record<string, unknown>;
+      };
+      const peers = Object.keys(report.peers).sort();
+      expect(peers).toEqual(['graphile-worker', 'pg-boss']);
+      const rowOf = (start: string): ComparisonRow => {
+        const found = report.comparison.find((row) => row.figure.trimStart().startsWith(start));
+        if (!found)
+          throw new Error(`no figure "${start}" in ${report.comparison.map((r) => r.figure).join(' | ')}`);
+        return found;
+      };
+      // The figures of the README's performance table that have a peer to compare with.
+      for (const figure of [
+        'processing, best setting',
+        'processing, defaults',
+        'worker peak RSS, best setting',
+        'enqueue-to-start at 100/s, p50',
+        'enqueue-to-start at 100/s, p99',
+        'p50, ours inserted by a plain client',
+        'single create, 50 in flight',
+        'batch create of 1,000',
+        'the same, answered with the ids only',
+      ]) {
+        const row = rowOf(figure);
+        expect({ figure, ours: row.ours?.stats.median }).toEqual({ figure, ours: expect.any(Number) });
+        for (const peer of peers) {
+          expect({ figure, peer, value: row.peers[peer]?.stats.median }).toEqual({
+            figure,
+            peer,
+            value: expect.any(Number),
+          });
+        }
+        expect({ figure, ratio: Number.isFinite(row.ratio) && row.ratio! > 0 }).toEqual({
+          figure,
+          ratio: true,
+        });
+      }
+      // The grown table's figures are ours alone.
+      for (const figure of [
+        'processing with 10,000 finished rows',
+        'claim of',
+        'GET /jobs p99, first page',
+      ]) {
+        expect({ figure, ours: rowOf(figure).ours?.stats.median }).toEqual({
+          figure,
+          ours: expect.any(Number),
+        });
+      }
+      // The table printed is the report's.
+      expect(run.stdout).toContain('ours / best peer');
+      expect(run.stdout).toMatch(/^processing, best setting .*\d\.\d\d$/m);
+    },
+    HARNESS_TIMEOUT_MS,
+  );
+
+  it(
+    "bench/db-cost.js measures the database's CPU, WAL and statements per job (the README's scale-out figures)",
+    async () => {
+      const run = await runBenchScript('db-cost.js', ['--jobs', '300', '--batch', '10']);
+      expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+      const cost = JSON.parse(run.stdout) as Record<string, Record<string, number>> & {
+        total_backend_cpu_ms_per_job: number;
+        total_wal_bytes_per_job: number;
+      };
+      for (const part of ['create', 'claim_and_complete']) {
+        expect(cost[part].backend_cpu_ms_per_job).toBeGreaterThan(0);
+        expect(cost[part].wal_bytes_per_job).toBeGreaterThan(0);
+        expect(cost[part].statements_per_job).toBeGreaterThan(0);
+      }
+      expect(cost.total_backend_cpu_ms_per_job).toBeGreaterThan(0);
+      expect(cost.total_wal_bytes_per_job).toBeGreaterThan(0);
+    },
+    HARNESS_TIMEOUT_MS,
+  );
+
+  it(
+    'npm run bench:statements times each hot-path statement and the triggers that fire in it',
+    async () => {
+      const run = await runBenchScript('statement-profile.js', ['--rounds', '3', '--batch', '10'], {
+        DATABASE_URL: serverUrl(),
+      });
+      expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+      const output = run.stdout + run.stderr;
+      expect(output).toMatch(/^claim of 10 +median \d+\.\d+ ms$/m);
+      expect(output).toMatch(/^completion of 10 +median \d+\.\d+ ms$/m);
+      expect(output).toMatch(/^completion of 10: trigger jobs_count_updated +median \d+\.\d+ ms/m);
+    },
+    HARNESS_TIMEOUT_MS,
+  );
+
+  it(
+    'npm run bench:retention seeds finished jobs, purges them with a real worker and reports both phases',
+    async () => {
+      const run = await runBenchScript(
+        'retention-purge.js',
+        ['--rows', '5000', '--rate', '50', '--baseline-seconds', '2', '--results-dir', resultsDir],
+        { DATABASE_URL: serverUrl() },
+      );
+      expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+      const [file] = readdirSync(resultsDir).filter((name) => name.startsWith('retention-'));
+      const report = JSON.parse(readFileSync(join(resultsDir, file), 'utf8')) as {
+        purge: { deleted: number };
+        left: { seeded_jobs: number };
+        baseline: { jobs: number; p50_ms: number };
+      };
+      expect(report.purge.deleted).toBe(5000);
+      expect(report.left.seeded_jobs).toBe(0);
+      expect(report.baseline.jobs).toBeGreaterThan(0);
+      expect(report.baseline.p50_ms).toEqual(expect.any(Number));
+    },
+    HARNESS_TIMEOUT_MS,
+  );
+});
