@@ -25,7 +25,8 @@ ENV NODE_ENV=production PORT=3000
 # throughput (npm run bench uses the same options). The old-space limit stays well below the container's
 # memory limit (512 Mi in deploy/k8s): the heap is not all of a process's memory (new space, code, buffers,
 # the driver's sockets), and a heap that reaches the limit must fail in V8, with a message, before the kernel
-# kills the container without one. Raise both together for handlers that hold more data.
+# kills the container without one. Raise both together for handlers that hold more data. The api's
+# deployment sets its own, with a larger young generation (deploy/k8s/api.yaml).
 ENV NODE_OPTIONS="--max-old-space-size=384 --max-semi-space-size=8"
 WORKDIR /app
 # Owned by root and read-only to the process: the root filesystem can be mounted read-only.

@@ -188,6 +188,25 @@ function compare(report, peerNames) {
     ]) {
       if (ours) rows.push(row(figure, 'jobs/s', 'higher', 0, { stats: ours.jobs_per_second }, peersOf((p) => p.batch.jobs_per_second)));
     }
+    // Where the batches' CPU goes: on 2 cores the creating process and the database share the machine.
+    const costs = [
+      ['    creating process CPU per 1,000 jobs (ours: the api)', 'cpu_ms_per_1000_jobs'],
+      ['    database CPU per 1,000 jobs', 'server_cpu_ms_per_1000_jobs'],
+    ];
+    for (const [label, ours] of [
+      ['answered in full', b],
+      ['ids only', http.ours.batch_minimal],
+    ]) {
+      for (const [figure, key] of costs) {
+        if (!ours?.[key]) continue;
+        const peerCosts = peersOf((p) => p.batch[key]);
+        for (const name of Object.keys(peerCosts)) if (!peerCosts[name]?.stats) delete peerCosts[name];
+        rows.push(row(`${figure}, batch ${label}`, 'ms', 'lower', 1, { stats: ours[key] }, peerCosts));
+      }
+    }
+    if (http.ours.api_peak_rss_mb) {
+      rows.push(row('  api peak RSS over its single and batch creates', 'MB', 'lower', 0, { stats: http.ours.api_peak_rss_mb }, {}));
+    }
   }
   const grown = report.grown_table;
   if (grown) {

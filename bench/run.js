@@ -31,6 +31,7 @@ const PEER_SETTINGS = require('./peers/settings');
 const { compare, formatComparison } = require('./compare');
 const {
   NODE_OPTIONS,
+  API_NODE_OPTIONS,
   UUID_V7,
   sleep,
   log,
@@ -60,6 +61,8 @@ const LATENCY_SECONDS = Number(option('latency-seconds', '20'));
 const HTTP_SECONDS = Number(option('http-seconds', '10'));
 const GROWN_ROWS = Number(option('grown-rows', '10000000'));
 const RESULTS_DIR = option('results-dir', join(__dirname, 'results'));
+/** Our api's NODE_OPTIONS: its deployment's (deploy/k8s/api.yaml) unless given, to measure others against them. */
+const API_OPTIONS = option('api-node-options', API_NODE_OPTIONS);
 for (const peer of PEERS) if (!PEER_SETTINGS[peer]) throw new Error(`unknown peer ${peer}; known: ${Object.keys(PEER_SETTINGS).join(', ')}`);
 
 function stats(values) {
@@ -303,7 +306,7 @@ const PRODUCER_CONNECTIONS = 4;
 async function ourLatencyRun(url, via) {
   await reset(url);
   await checkpoint(url);
-  const api = via === 'api' ? await startService({ APP_ROLE: 'api', DATABASE_URL: url }) : undefined;
+  const api = via === 'api' ? await startService({ APP_ROLE: 'api', DATABASE_URL: url, NODE_OPTIONS: API_OPTIONS }) : undefined;
   const producer = via === 'library' ? new Pool({ connectionString: url, max: PRODUCER_CONNECTIONS }) : undefined;
   // Connected before the run, not during it.
   if (producer) await Promise.all(Array.from({ length: PRODUCER_CONNECTIONS }, () => producer.query('SELECT 1')));
@@ -398,7 +401,7 @@ const BATCH_SIZE = 1000;
 async function ourHttpRun(url, batchBody) {
   await reset(url);
   await checkpoint(url);
-  const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url });
+  const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url, NODE_OPTIONS: API_OPTIONS });
   const result = await cannon({
     url: `${api.baseUrl}/jobs`,
     method: 'POST',
@@ -417,12 +420,15 @@ async function ourHttpRun(url, batchBody) {
   const batch = await ourBatchRun(url, api, batchBody, {});
   // The same batches answered with the new jobs' ids alone, as a client that only needs those asks.
   const batchMinimal = await ourBatchRun(url, api, batchBody, { prefer: 'return=minimal' });
+  const peakRssMb = api.peakRssMb();
   await api.stop();
-  return { single, batch, batch_minimal: batchMinimal };
+  return { single, batch, batch_minimal: batchMinimal, api_peak_rss_mb: peakRssMb };
 }
 
 async function ourBatchRun(url, api, batchBody, extraHeaders) {
   await reset(url);
+  const serverCpu = await serverCpuSince(url);
+  const apiCpuBefore = api.cpuSecondsSinceReady();
   const result = await cannon({
     url: `${api.baseUrl}/jobs/batch`,
     method: 'POST',
@@ -431,8 +437,15 @@ async function ourBatchRun(url, api, batchBody, extraHeaders) {
     connections: BATCH_CONNECTIONS,
     duration: HTTP_SECONDS,
   });
+  const cpuSeconds = api.cpuSecondsSinceReady() - apiCpuBefore;
+  const serverCpuSeconds = serverCpu();
   const created = await withClient(url, async (client) => (await client.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n);
-  return { jobs_per_second: created / HTTP_SECONDS, errors: result.non2xx + result.errors };
+  return {
+    jobs_per_second: created / HTTP_SECONDS,
+    errors: result.non2xx + result.errors,
+    cpu_ms_per_1000_jobs: (cpuSeconds * 1e6) / created,
+    server_cpu_ms_per_1000_jobs: serverCpuSeconds === null ? null : (serverCpuSeconds * 1e6) / created,
+  };
 }
 
 /** The peers' create calls from one Node process with as many calls in flight as our load generator's connections. */
@@ -441,7 +454,15 @@ async function peerHttpRun(peer, url) {
   await checkpoint(url);
   const single = await runPeer(peer, url, 'create', { concurrency: SINGLE_CONNECTIONS, seconds: HTTP_SECONDS });
   await runPeer(peer, url, 'prepare', {});
-  const batch = await runPeer(peer, url, 'create', { concurrency: BATCH_CONNECTIONS, seconds: HTTP_SECONDS, batch: BATCH_SIZE });
+  const serverCpu = await serverCpuSince(url);
+  const created = await runPeer(peer, url, 'create', { concurrency: BATCH_CONNECTIONS, seconds: HTTP_SECONDS, batch: BATCH_SIZE });
+  const serverCpuSeconds = serverCpu();
+  const jobs = created.calls * BATCH_SIZE;
+  const batch = {
+    ...created,
+    cpu_ms_per_1000_jobs: (created.cpu_seconds * 1e6) / jobs,
+    server_cpu_ms_per_1000_jobs: serverCpuSeconds === null ? null : (serverCpuSeconds * 1e6) / jobs,
+  };
   return { single, batch };
 }
 
@@ -473,7 +494,12 @@ async function httpScenarios(url, peerUrls) {
     },
     batch: batchSummary(runs[system].map((r) => r.batch)),
   });
-  const ours = { ...summary('ours'), batch_minimal: batchSummary(runs.ours.map((r) => r.batch_minimal)) };
+  const ours = {
+    ...summary('ours'),
+    batch_minimal: batchSummary(runs.ours.map((r) => r.batch_minimal)),
+    // The api process's peak over its single and batch creates.
+    api_peak_rss_mb: stats(runs.ours.map((r) => r.api_peak_rss_mb)),
+  };
   return { ours, peers: Object.fromEntries(PEERS.map((peer) => [peer, summary(peer)])) };
 }
 
@@ -485,6 +511,11 @@ function batchSummary(batches) {
     seconds: HTTP_SECONDS,
     jobs_per_second: stats(batches.map((batch) => batch.jobs_per_second)),
     errors: stats(batches.map((batch) => batch.errors)),
+    // The creating process's CPU (our api; the peer's calling process) and the database's, per 1,000 jobs.
+    cpu_ms_per_1000_jobs: stats(batches.map((batch) => batch.cpu_ms_per_1000_jobs)),
+    server_cpu_ms_per_1000_jobs: batches.every((batch) => typeof batch.server_cpu_ms_per_1000_jobs === 'number')
+      ? stats(batches.map((batch) => batch.server_cpu_ms_per_1000_jobs))
+      : null,
   };
 }
 
@@ -585,7 +616,7 @@ async function grownScenario(url, best) {
   }
 
   // Listing stays fast: first page and 100th page of GET /jobs.
-  const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url });
+  const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url, NODE_OPTIONS: API_OPTIONS });
   let cursor = null;
   for (let page = 1; page < 100; page++) {
     const body = await (await fetch(`${api.baseUrl}/jobs${cursor ? `?cursor=${cursor}` : ''}`)).json();
@@ -631,6 +662,7 @@ async function main() {
   const report = {
     date: new Date().toISOString(),
     node_options: NODE_OPTIONS,
+    api_node_options: API_OPTIONS,
     runs: RUNS,
     options: {
       jobs: PROCESSING_JOBS,

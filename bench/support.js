@@ -8,11 +8,20 @@ const os = require('node:os');
 const { createServer } = require('node:net');
 const { join } = require('node:path');
 const { Client } = require('pg');
+const { parseAllDocuments } = require('yaml');
 
 const MAIN = join(__dirname, '..', 'dist', 'main.js');
 
-/** Workers and the API run with the image's NODE_OPTIONS (see the Dockerfile), as deployed; so do the peers. */
+/** Workers run with the image's NODE_OPTIONS (see the Dockerfile), as deployed; so do the peers. */
 const NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(__dirname, '..', 'Dockerfile'), 'utf8'))?.[1] ?? '';
+
+/** The api runs with the NODE_OPTIONS its deployment sets (deploy/k8s/api.yaml), else the image's. */
+const API_NODE_OPTIONS = (() => {
+  const manifest = parseAllDocuments(readFileSync(join(__dirname, '..', 'deploy', 'k8s', 'api.yaml'), 'utf8')).map((doc) => doc.toJS());
+  const deployment = manifest.find((doc) => doc?.kind === 'Deployment');
+  const env = deployment?.spec.template.spec.containers[0].env ?? [];
+  return env.find((entry) => entry.name === 'NODE_OPTIONS')?.value ?? NODE_OPTIONS;
+})();
 
 /** A time-ordered UUIDv7 for a past time `t` (SQL expression), for finished jobs seeded as history. */
 const UUID_V7 = (t) =>
@@ -76,11 +85,15 @@ async function serverCpuMeter(url) {
   }
 }
 
-/** Starts `node dist/main` with `env` and waits (up to `readyWithinMs`) until /health/ready answers. */
+/**
+ * Starts `node dist/main` with `env` and waits (up to `readyWithinMs`) until /health/ready answers. Its
+ * NODE_OPTIONS are the deployment's for its role.
+ */
 async function startService(env, { readyWithinMs = 30_000 } = {}) {
   const port = await freePort();
+  const nodeOptions = env.APP_ROLE === 'api' ? API_NODE_OPTIONS : NODE_OPTIONS;
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, NODE_OPTIONS, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', ...env, PORT: String(port) },
+    env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -184,6 +197,7 @@ module.exports = {
   scratchServer,
   MAIN,
   NODE_OPTIONS,
+  API_NODE_OPTIONS,
   UUID_V7,
   sleep,
   log,

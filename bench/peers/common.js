@@ -51,11 +51,12 @@ function stopSignal() {
 
 /**
  * Calls `call` from `concurrency` loops at once for `seconds`, like autocannon does for our API: how many
- * calls succeeded per second and the latency of each.
+ * calls succeeded per second, the latency of each, and the CPU this process used meanwhile.
  */
 async function closedLoop(call, concurrency, seconds) {
   const latencies = [];
   let errors = 0;
+  const cpuBefore = cpuSeconds();
   const started = performance.now();
   const deadline = started + seconds * 1000;
   await Promise.all(
@@ -81,6 +82,8 @@ async function closedLoop(call, concurrency, seconds) {
     p50_ms: percentile(latencies, 50),
     p99_ms: percentile(latencies, 99),
     errors,
+    // This process's CPU over the loop: what the callers cost, as the api's CPU is for ours.
+    cpu_seconds: cpuSeconds() - cpuBefore,
   };
 }
 

@@ -107,6 +107,8 @@ describe('the benchmark harness', () => {
         'single create, 50 in flight',
         'batch create of 1,000',
         'the same, answered with the ids only',
+        'creating process CPU per 1,000 jobs (ours: the api), batch answered in full',
+        'creating process CPU per 1,000 jobs (ours: the api), batch ids only',
       ]) {
         const row = rowOf(figure);
         expect({ figure, ours: row.ours?.stats.median }).toEqual({ figure, ours: expect.any(Number) });

@@ -253,13 +253,20 @@ describe('Kubernetes manifests: consistency', () => {
     const imageOptions = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(dockerfile)![1];
     for (const doc of workloads()) {
       const c = container(doc);
+      const where = `${doc.kind} ${doc.metadata.name}`;
       expect(c.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
       const limitMiB = toMiB(c.resources.limits.memory);
       const options = environment(doc).NODE_OPTIONS ?? imageOptions;
-      const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(options)![1]);
-      // New space, code, buffers and sockets live outside the old space: at most 75 % of the limit for it,
-      // so that V8 fails cleanly before the kernel kills the container.
-      expect(heapMiB / limitMiB).toBeLessThanOrEqual(0.75);
+      const oldSpaceMiB = Number(/--max-old-space-size=(\d+)/.exec(options)![1]);
+      const semiSpaceMiB = Number(/--max-semi-space-size=(\d+)/.exec(options)![1]);
+      // Code, buffers and sockets live outside the heap: old space at most 75 % of the limit, and old space
+      // plus the young generation (V8 sizes it at three semi-spaces) at most 85 %, so that V8 fails
+      // cleanly before the kernel kills the container.
+      expect({ where, oldSpace: oldSpaceMiB / limitMiB <= 0.75 }).toEqual({ where, oldSpace: true });
+      expect({ where, heap: (oldSpaceMiB + 3 * semiSpaceMiB) / limitMiB <= 0.85 }).toEqual({
+        where,
+        heap: true,
+      });
     }
   });
 
@@ -401,6 +408,18 @@ describe('docker-compose.yml', () => {
     expect(services.api.environment.APP_ROLE).toBe('api');
     expect(services.worker.environment.APP_ROLE).toBe('worker');
     expect(services.worker.deploy.replicas).toBe(2);
+  });
+
+  it("runs the API with its Kubernetes deployment's memory options, and the rest with the image's", () => {
+    const { services } = compose;
+    const k8sApi = parseAllDocuments(readFileSync(join(root, 'deploy', 'k8s', 'api.yaml'), 'utf8'))
+      .map((doc) => doc.toJS() as Doc)
+      .find((doc) => doc.kind === 'Deployment')!;
+    const k8sOptions = k8sApi.spec.template.spec.containers[0].env.find(
+      (entry: Doc) => entry.name === 'NODE_OPTIONS',
+    ).value;
+    expect(services.api.environment.NODE_OPTIONS).toBe(k8sOptions);
+    expect(services.worker.environment.NODE_OPTIONS).toBeUndefined();
   });
 
   it('starts the API and workers only after the migration succeeded, and gives workers time to drain', () => {
