@@ -13,7 +13,7 @@ interface Finished {
   stderr: string;
 }
 
-/** Runs `node bench/<script> ...args` against the test run's PostgreSQL server; resolves when it exits. */
+/** Runs `node bench/<script> ...args` with `env` (the test run's server as DATABASE_URL, where given); resolves when it is done. */
 function runBenchScript(script: string, args: string[], env: Record<string, string> = {}): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'bench', script), ...args], {
@@ -26,7 +26,8 @@ function runBenchScript(script: string, args: string[], env: Record<string, stri
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': only then has all of the output been read.
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
