@@ -199,8 +199,8 @@ function compare(report, peerNames) {
     ]) {
       for (const [figure, key] of costs) {
         if (!ours?.[key]) continue;
-        const peerCosts = peersOf((p) => p.batch[key]);
-        for (const name of Object.keys(peerCosts)) if (!peerCosts[name]?.stats) delete peerCosts[name];
+        // Peers without the figure (a server not on this machine) are left out, not shown as 0.
+        const peerCosts = Object.fromEntries(Object.entries(peersOf((p) => p.batch[key])).filter(([, entry]) => entry?.stats));
         rows.push(row(`${figure}, batch ${label}`, 'ms', 'lower', 1, { stats: ours[key] }, peerCosts));
       }
     }

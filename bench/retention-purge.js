@@ -67,9 +67,7 @@ async function seed(url, rows) {
       log(`  seeded ${(done + count).toLocaleString('en')} of ${rows.toLocaleString('en')}`);
     }
     await client.query('SET session_replication_role = DEFAULT');
-    await client.query('VACUUM ANALYZE jobs');
-    await client.query('VACUUM ANALYZE job_type_listing');
-    await client.query('VACUUM ANALYZE job_attempts');
+    await client.query('VACUUM ANALYZE jobs, job_type_listing, job_attempts');
   });
 }
 

@@ -14,7 +14,7 @@
  *   npm run bench -- --peers none            # our service only (or --peers pg-boss)
  *   npm run bench -- --runs 1 --jobs 2000 --drain-seconds 20 --latency-seconds 3 --http-seconds 2 --grown-rows 20000
  *                                            # a quick check that the harness works end to end
- *                                            # (test/e2e/benchmark-harness.spec.ts runs one in CI)
+ *                                            # (test/bench/benchmark-harness.spec.ts runs one in CI)
  *   npm run bench -- --results-dir /tmp/x    # write the result file there instead of bench/results
  */
 const { spawn } = require('node:child_process');
@@ -63,6 +63,7 @@ const GROWN_ROWS = Number(option('grown-rows', '10000000'));
 const RESULTS_DIR = option('results-dir', join(__dirname, 'results'));
 /** Our api's NODE_OPTIONS: its deployment's (deploy/k8s/api.yaml) unless given, to measure others against them. */
 const API_OPTIONS = option('api-node-options', API_NODE_OPTIONS);
+const startApi = (url) => startService({ APP_ROLE: 'api', DATABASE_URL: url, NODE_OPTIONS: API_OPTIONS });
 for (const peer of PEERS) if (!PEER_SETTINGS[peer]) throw new Error(`unknown peer ${peer}; known: ${Object.keys(PEER_SETTINGS).join(', ')}`);
 
 function stats(values) {
@@ -306,7 +307,7 @@ const PRODUCER_CONNECTIONS = 4;
 async function ourLatencyRun(url, via) {
   await reset(url);
   await checkpoint(url);
-  const api = via === 'api' ? await startService({ APP_ROLE: 'api', DATABASE_URL: url, NODE_OPTIONS: API_OPTIONS }) : undefined;
+  const api = via === 'api' ? await startApi(url) : undefined;
   const producer = via === 'library' ? new Pool({ connectionString: url, max: PRODUCER_CONNECTIONS }) : undefined;
   // Connected before the run, not during it.
   if (producer) await Promise.all(Array.from({ length: PRODUCER_CONNECTIONS }, () => producer.query('SELECT 1')));
@@ -401,7 +402,7 @@ const BATCH_SIZE = 1000;
 async function ourHttpRun(url, batchBody) {
   await reset(url);
   await checkpoint(url);
-  const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url, NODE_OPTIONS: API_OPTIONS });
+  const api = await startApi(url);
   const result = await cannon({
     url: `${api.baseUrl}/jobs`,
     method: 'POST',
@@ -616,7 +617,7 @@ async function grownScenario(url, best) {
   }
 
   // Listing stays fast: first page and 100th page of GET /jobs.
-  const api = await startService({ APP_ROLE: 'api', DATABASE_URL: url, NODE_OPTIONS: API_OPTIONS });
+  const api = await startApi(url);
   let cursor = null;
   for (let page = 1; page < 100; page++) {
     const body = await (await fetch(`${api.baseUrl}/jobs${cursor ? `?cursor=${cursor}` : ''}`)).json();

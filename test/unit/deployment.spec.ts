@@ -412,12 +412,7 @@ describe('docker-compose.yml', () => {
 
   it("runs the API with its Kubernetes deployment's memory options, and the rest with the image's", () => {
     const { services } = compose;
-    const k8sApi = parseAllDocuments(readFileSync(join(root, 'deploy', 'k8s', 'api.yaml'), 'utf8'))
-      .map((doc) => doc.toJS() as Doc)
-      .find((doc) => doc.kind === 'Deployment')!;
-    const k8sOptions = k8sApi.spec.template.spec.containers[0].env.find(
-      (entry: Doc) => entry.name === 'NODE_OPTIONS',
-    ).value;
+    const k8sOptions = environment(find('Deployment', 'job-service-api')).NODE_OPTIONS;
     expect(services.api.environment.NODE_OPTIONS).toBe(k8sOptions);
     expect(services.worker.environment.NODE_OPTIONS).toBeUndefined();
   });
