@@ -94,6 +94,13 @@ const CLAIMED_COLUMNS = `j.job_id, j.job_type, j.payload, j.attempts, j.failed_a
  * 50,000 rows: 14 ms instead of 4.4). The rows were locked by this statement, so their tuple ids hold; a
  * row updated by another transaction between the snapshot and the lock is locked in its newer version,
  * which this statement's snapshot does not see: it is left unclaimed until the next claim.
+ *
+ * The limit is read through a subquery, `(SELECT $1::int)`, so that no plan knows it. With a plain `$1`,
+ * the plan made for each claim's own limit always looked cheaper than the one plan for any limit, and the
+ * server planned every claim again: 0.3-0.6 ms of planning for a claim that runs in about 1 ms when it
+ * takes one job, the common case of an idle worker picking up each new job. Unknown to both, the plans
+ * cost the same and the server keeps the one plan from the sixth claim of a connection on; it is the same
+ * plan (the claim index in order, the rows found again by their tuple ids).
  */
 export const CLAIM_DUE = `
 WITH due AS (
@@ -102,7 +109,7 @@ WITH due AS (
   WHERE ${DUE}
     AND job_type = ANY(ARRAY(SELECT unnest($4::text[]) EXCEPT SELECT job_type FROM job_type_pauses))
   ORDER BY priority DESC, available_at, job_id
-  LIMIT $1
+  LIMIT (SELECT $1::int)
   FOR UPDATE SKIP LOCKED
 )
 UPDATE jobs j

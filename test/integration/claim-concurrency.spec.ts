@@ -1,4 +1,6 @@
+import { JobRepository } from '../../src/persistence/job.repository';
 import { CLAIM_DUE } from '../../src/persistence/job.sql';
+import { JobsDatabase } from '../../src/persistence/jobs-database';
 import { ALL_TYPES, insertJobs } from '../support/job-factory';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
@@ -107,6 +109,29 @@ describe('claiming under concurrency', () => {
     } finally {
       client.release(true);
       await db.pool.query('DELETE FROM job_type_pauses');
+    }
+  });
+
+  it('plans the claim once per connection, not again at every claim', async () => {
+    // A pool of one connection, so that what the claims prepared on it can be read back on it.
+    const database = await JobsDatabase.open({ url: db.url, poolSize: 1, preparedStatements: true });
+    try {
+      const repository = new JobRepository(database);
+      await insertJobs(db.pool, 600);
+      await db.pool.query('ANALYZE jobs');
+      // An idle worker's claims (one job each) and a busy one's (hundreds), as the worker sends them.
+      for (const limit of [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 500]) {
+        expect(await repository.claimDue(limit, 'w', 60_000, ALL_TYPES)).toHaveLength(limit);
+      }
+      const [plans] = await database.dataSource.query(
+        `SELECT generic_plans::int AS generic, custom_plans::int AS custom
+         FROM pg_prepared_statements WHERE name = 'claim-due'`,
+      );
+      // PostgreSQL plans the first five executions for their own parameters, then keeps one plan if it
+      // costs no more than they did. With a plain LIMIT $1 it never did, and every claim was planned again.
+      expect(plans).toEqual({ generic: 6, custom: 5 });
+    } finally {
+      await database.close();
     }
   });
 });
