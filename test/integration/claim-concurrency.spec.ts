@@ -1,7 +1,6 @@
-import { JobRepository } from '../../src/persistence/job.repository';
 import { CLAIM_DUE } from '../../src/persistence/job.sql';
-import { JobsDatabase } from '../../src/persistence/jobs-database';
 import { ALL_TYPES, insertJobs } from '../support/job-factory';
+import { planNodes } from '../support/plans';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
@@ -96,12 +95,7 @@ describe('claiming under concurrency', () => {
         const explain = `EXPLAIN (FORMAT JSON) EXECUTE claim_due(${limit}, 'w', 60000, ${types})`;
         for (let run = 1; run < 7; run++) await client.query(explain);
         const { rows } = await client.query(explain);
-        const nodes: { type: string; index?: string; relation?: string }[] = [];
-        const walk = (node: Record<string, any>): void => {
-          nodes.push({ type: node['Node Type'], index: node['Index Name'], relation: node['Relation Name'] });
-          for (const child of node.Plans ?? []) walk(child);
-        };
-        walk(rows[0]['QUERY PLAN'][0].Plan);
+        const nodes = planNodes(rows[0]['QUERY PLAN'][0].Plan);
         expect(nodes.filter((node) => node.type === 'Sort')).toEqual([]);
         expect(nodes.filter((node) => node.type === 'Seq Scan' && node.relation === 'jobs')).toEqual([]);
         expect(nodes).toContainEqual(expect.objectContaining({ index: 'jobs_claim_idx' }));
@@ -114,9 +108,8 @@ describe('claiming under concurrency', () => {
 
   it('plans the claim once per connection, not again at every claim', async () => {
     // A pool of one connection, so that what the claims prepared on it can be read back on it.
-    const database = await JobsDatabase.open({ url: db.url, poolSize: 1, preparedStatements: true });
+    const { repository, database, close } = await openRepository(db.url, 1);
     try {
-      const repository = new JobRepository(database);
       await insertJobs(db.pool, 600);
       await db.pool.query('ANALYZE jobs');
       // An idle worker's claims (one job each) and a busy one's (hundreds), as the worker sends them.
@@ -131,7 +124,7 @@ describe('claiming under concurrency', () => {
       // costs no more than they did. With a plain LIMIT $1 it never did, and every claim was planned again.
       expect(plans).toEqual({ generic: 6, custom: 5 });
     } finally {
-      await database.close();
+      await close();
     }
   });
 });

@@ -1,23 +1,7 @@
 import { CLAIM_DUE, MARK_COMPLETED, RENEW_LEASES } from '../../src/persistence/job.sql';
 import { ALL_TYPES, insertJobs } from '../support/job-factory';
+import { planNodes } from '../support/plans';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
-
-interface PlanNode {
-  type: string;
-  relation?: string;
-  index?: string;
-}
-
-/** Every node of a JSON plan, depth first. */
-function planNodes(plan: Record<string, any>): PlanNode[] {
-  const nodes: PlanNode[] = [];
-  const walk = (node: Record<string, any>): void => {
-    nodes.push({ type: node['Node Type'], relation: node['Relation Name'], index: node['Index Name'] });
-    for (const child of node.Plans ?? []) walk(child);
-  };
-  walk(plan);
-  return nodes;
-}
 
 describe('writing the outcomes of attempts', () => {
   let db: TestDatabase;

@@ -5,7 +5,7 @@ import { JobsDatabase } from '../../src/persistence/jobs-database';
 export async function openRepository(
   url: string,
   poolSize = 4,
-): Promise<{ repository: JobRepository; close: () => Promise<void> }> {
+): Promise<{ repository: JobRepository; database: JobsDatabase; close: () => Promise<void> }> {
   const database = await JobsDatabase.open({ url, poolSize, preparedStatements: true });
-  return { repository: new JobRepository(database), close: () => database.close() };
+  return { repository: new JobRepository(database), database, close: () => database.close() };
 }
