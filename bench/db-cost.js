@@ -10,7 +10,12 @@
  *      completion statement (10, the default; 1 is a worker that finds one job at a time).
  * Background work (autovacuum, checkpoints, WAL sending to replicas) is not in the figures.
  *
- *   npm run build && node bench/db-cost.js [--jobs 20000] [--batch 10]
+ * `--rules off` measures what the database's own rules cost: before the jobs are created, it drops the CHECK
+ * constraints of `jobs` and disables its triggers (the update guard, the insert checks, the counters, the
+ * notifications), in this throwaway database only. The service never runs that way; the difference between
+ * the two runs is the price of the invariants the database enforces, per job.
+ *
+ *   npm run build && node bench/db-cost.js [--jobs 20000] [--batch 10] [--rules on|off]
  */
 const { readFileSync, mkdtempSync, rmSync, chmodSync } = require('node:fs');
 const { tmpdir } = require('node:os');
@@ -23,10 +28,31 @@ const { JobsDatabase } = require('../dist/persistence/jobs-database');
 
 const TICKS_PER_SECOND = 100;
 
-function option(name, fallback) {
+function textOption(name, fallback) {
   const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
+  return at >= 0 ? process.argv[at + 1] : fallback;
 }
+
+function option(name, fallback) {
+  return Number(textOption(name, fallback));
+}
+
+/** The CHECK constraints and the enabled triggers of `jobs`, internal ones (foreign keys) aside. */
+const RULES_IN_FORCE = `
+SELECT (SELECT count(*) FROM pg_constraint WHERE conrelid = 'jobs'::regclass AND contype = 'c')::int AS checks,
+       (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'jobs'::regclass AND NOT tgisinternal AND tgenabled <> 'D')::int AS triggers`;
+
+const DROP_RULES = `
+DO $$
+DECLARE
+  constraint_name name;
+BEGIN
+  FOR constraint_name IN SELECT conname FROM pg_constraint WHERE conrelid = 'jobs'::regclass AND contype = 'c' LOOP
+    EXECUTE format('ALTER TABLE jobs DROP CONSTRAINT %I', constraint_name);
+  END LOOP;
+  ALTER TABLE jobs DISABLE TRIGGER USER;
+END
+$$`;
 
 /** User + system CPU of a process in ms (fields 14 and 15 of /proc/<pid>/stat, in clock ticks). */
 function cpuMs(pid) {
@@ -37,6 +63,8 @@ function cpuMs(pid) {
 async function main() {
   const jobs = option('jobs', 20_000);
   const batch = option('batch', 10);
+  const rules = textOption('rules', 'on');
+  if (rules !== 'on' && rules !== 'off') throw new Error(`--rules takes on or off, not ${rules}`);
   const folder = mkdtempSync(join(tmpdir(), 'job-service-db-cost-'));
   chmodSync(folder, 0o755);
   const server = await EmbeddedDatabase.start({ dataDir: join(folder, 'postgres'), ephemeral: true });
@@ -48,6 +76,8 @@ async function main() {
     database = await JobsDatabase.open({ url: server.url, poolSize: 1, preparedStatements: true });
     const { dataSource } = database;
     const repository = new JobRepository(database);
+    if (rules === 'off') await dataSource.query(DROP_RULES);
+    const [rulesInForce] = await dataSource.query(RULES_IN_FORCE);
     const [{ pid }] = await dataSource.query('SELECT pg_backend_pid() AS pid');
     const walBytes = async () =>
       Number((await dataSource.query(`SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes`))[0].bytes);
@@ -108,6 +138,7 @@ async function main() {
       postgres: (await dataSource.query('SHOW server_version'))[0].server_version,
       jobs,
       batch,
+      rules_in_force: rulesInForce,
       create: created,
       claim_and_complete: claimedAndCompleted,
       total_backend_cpu_ms_per_job: +(created.backend_cpu_ms_per_job + claimedAndCompleted.backend_cpu_ms_per_job).toFixed(4),
