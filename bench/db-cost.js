@@ -19,7 +19,7 @@
  *
  *   npm run build && node bench/db-cost.js [--jobs 20000] [--batch 10] [--rules on|off|checks|triggers]
  */
-const { readFileSync, mkdtempSync, rmSync, chmodSync } = require('node:fs');
+const { mkdtempSync, rmSync, chmodSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -27,17 +27,10 @@ const { EmbeddedDatabase } = require('../dist/persistence/embedded-database');
 const { runMigrations } = require('../dist/persistence/data-source');
 const { JobRepository } = require('../dist/persistence/job.repository');
 const { JobsDatabase } = require('../dist/persistence/jobs-database');
+const { numberOption, processCpuSeconds, textOption } = require('./support');
 
-const TICKS_PER_SECOND = 100;
-
-function textOption(name, fallback) {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
-}
-
-function option(name, fallback) {
-  return Number(textOption(name, fallback));
-}
+/** User + system CPU of a process in ms. */
+const cpuMs = (pid) => processCpuSeconds(pid) * 1000;
 
 /** The CHECK constraints and the enabled triggers of `jobs`, internal ones (foreign keys) aside. */
 const RULES_IN_FORCE = `
@@ -58,12 +51,6 @@ $$`;
 /** The triggers of `jobs` written for the service; internal ones (foreign keys) stay. */
 const DISABLE_TRIGGERS = `ALTER TABLE jobs DISABLE TRIGGER USER`;
 
-/** User + system CPU of a process in ms (fields 14 and 15 of /proc/<pid>/stat, in clock ticks). */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-}
-
 /** What each --rules takes away. */
 const TAKEN_AWAY = {
   on: [],
@@ -73,8 +60,8 @@ const TAKEN_AWAY = {
 };
 
 async function main() {
-  const jobs = option('jobs', 20_000);
-  const batch = option('batch', 10);
+  const jobs = numberOption('jobs', 20_000);
+  const batch = numberOption('batch', 10);
   const rules = textOption('rules', 'on');
   if (!Object.hasOwn(TAKEN_AWAY, rules)) {
     throw new Error(`--rules takes ${Object.keys(TAKEN_AWAY).join(', ')}, not ${rules}`);
