@@ -565,55 +565,74 @@ function summarizeTimes(times, percentiles = [50, 99]) {
 
 /**
  * Times the worker's claim statement itself (CLAIM_DUE, prepared, as the worker sends it) from a plain
- * client, in --runs rounds: each round PROBE_JOBS due jobs, created beforehand and the table vacuumed as for a
- * drain, then claims of PROBE_CLAIM until they are all taken, on one new connection. The first claim on a
- * connection also parses and plans the statement, which a worker does once per connection; it is reported
- * apart (its median over the rounds), and p50 and p99 are taken over the other round trips of all rounds, in
- * ms. With 1,000 claims a round the p99 is the 30th slowest of 3,000, not one stray pause: taken over 200 or
- * 600 claims, the same statement measured 67% to 174% of the empty table's p99 from one run to the next.
+ * client, for one round: PROBE_JOBS due jobs, created beforehand and the table vacuumed as for a drain, then
+ * claims of PROBE_CLAIM until they are all taken, on one new connection. The first claim on a connection
+ * also parses and plans the statement, which a worker does once per connection; it is returned apart.
  */
-async function claimProbe(url) {
-  const times = [];
-  const firstClaims = [];
-  for (let round = 1; round <= RUNS; round++) {
-    await keepOnlySeedRows(url);
-    await insertNoopJobs(url, PROBE_JOBS);
-    await checkpoint(url);
-    const [first, ...rest] = await withClient(url, (client) =>
-      roundTripTimes(PROBE_JOBS / PROBE_CLAIM, () =>
-        client.query({ name: 'claim-due', text: CLAIM_DUE, values: [PROBE_CLAIM, 'claim-probe', 60_000, ['noop']] }),
-      ),
-    );
-    firstClaims.push(first);
-    times.push(...rest);
-  }
+async function claimRound(url) {
+  await keepOnlySeedRows(url);
+  await insertNoopJobs(url, PROBE_JOBS);
+  await checkpoint(url);
+  const [first, ...rest] = await withClient(url, (client) =>
+    roundTripTimes(PROBE_JOBS / PROBE_CLAIM, () =>
+      client.query({ name: 'claim-due', text: CLAIM_DUE, values: [PROBE_CLAIM, 'claim-probe', 60_000, ['noop']] }),
+    ),
+  );
+  return { first, rest };
+}
+
+/**
+ * The claim rounds of one table, summed up: p50 and p99 over the round trips of all rounds but each round's
+ * first claim, and the median of those first claims, in ms. With 1,000 claims a round the p99 is the 30th
+ * slowest of 3,000, not one stray pause: taken over 200 or 600 claims, the same statement measured 67% to
+ * 174% of the empty table's p99 from one run to the next.
+ */
+function claimSummary(rounds) {
   return {
-    claims: times.length,
+    claims: rounds.reduce((sum, round) => sum + round.rest.length, 0),
     jobs_per_claim: PROBE_CLAIM,
-    ...summarizeTimes(times),
-    first_claim_ms: summarizeTimes(firstClaims, [50]).p50_ms,
+    ...summarizeTimes(rounds.flatMap((round) => round.rest)),
+    first_claim_ms: summarizeTimes(rounds.map((round) => round.first), [50]).p50_ms,
   };
 }
 
-async function grownScenario(url, best) {
+/**
+ * The grown table against an empty one, side by side: `url`'s jobs table gets GROWN_ROWS finished jobs, and
+ * `emptyUrl` (the same schema, in a database of its own on the same server) keeps nothing but each run's
+ * jobs. Every run measures both, one right after the other, the first of the two alternating from run to
+ * run: a machine that drifts during the benchmark moves both alike, where comparing with the processing
+ * runs of half an hour before compared the machine with itself as much as the tables.
+ */
+async function grownScenario(url, emptyUrl, best) {
   await reset(url);
-  const emptyClaims = await claimProbe(url);
   await growTable(url, GROWN_ROWS);
-  const grownClaims = await claimProbe(url);
+  const tables = { empty: emptyUrl, grown: url };
+  const inTurn = (run) => (run % 2 === 1 ? ['empty', 'grown'] : ['grown', 'empty']);
+
+  const claimRounds = { empty: [], grown: [] };
+  for (let run = 1; run <= RUNS; run++) {
+    for (const table of inTurn(run)) claimRounds[table].push(await claimRound(tables[table]));
+  }
+  const emptyClaims = claimSummary(claimRounds.empty);
+  const grownClaims = claimSummary(claimRounds.grown);
   log(
     `  claim of ${PROBE_CLAIM} (statement round trip), p99: ${emptyClaims.p99_ms.toFixed(2)} ms on the empty table, ` +
       `${grownClaims.p99_ms.toFixed(2)} ms with ${GROWN_ROWS.toLocaleString('en')} finished rows; ` +
       `first claim on a connection ${emptyClaims.first_claim_ms.toFixed(2)} and ${grownClaims.first_claim_ms.toFixed(2)} ms`,
   );
-  const runs = [];
+
+  const drains = { empty: [], grown: [] };
   for (let run = 1; run <= RUNS; run++) {
-    await keepOnlySeedRows(url);
-    // As for the empty table: the jobs created beforehand, VACUUM ANALYZE, a CHECKPOINT, then the same drain.
-    await insertNoopJobs(url, PROCESSING_JOBS);
-    await checkpoint(url);
-    const result = await drain(url, best.workers, best.env, PROCESSING_JOBS);
-    runs.push(result);
-    log(`  ${GROWN_ROWS.toLocaleString('en')} finished rows present, run ${run}: ${result.jobs_per_second.toFixed(0)} jobs/s`);
+    for (const table of inTurn(run)) {
+      await keepOnlySeedRows(tables[table]);
+      // As for the processing runs: the jobs created beforehand, VACUUM ANALYZE, a CHECKPOINT, then the drain.
+      await insertNoopJobs(tables[table], PROCESSING_JOBS);
+      await checkpoint(tables[table]);
+      const result = await drain(tables[table], best.workers, best.env, PROCESSING_JOBS);
+      drains[table].push(result);
+      const rows = table === 'grown' ? `${GROWN_ROWS.toLocaleString('en')} finished rows present` : 'empty table alongside';
+      log(`  ${rows}, run ${run}: ${result.jobs_per_second.toFixed(0)} jobs/s`);
+    }
   }
 
   // Listing stays fast: first page and 100th page of GET /jobs.
@@ -628,13 +647,20 @@ async function grownScenario(url, best) {
   const listing = { first_page: await timePage(''), page_100: await timePage(`?cursor=${cursor}`) };
   log(`  GET /jobs with ${GROWN_ROWS.toLocaleString('en')} rows: first page p99 ${listing.first_page.p99_ms.toFixed(2)} ms, 100th page p99 ${listing.page_100.p99_ms.toFixed(2)} ms`);
   await api.stop();
+  const jobsPerSecond = stats(drains.grown.map((r) => r.jobs_per_second));
+  const emptyJobsPerSecond = stats(drains.empty.map((r) => r.jobs_per_second));
   return {
     finished_rows: GROWN_ROWS,
     label: best.label,
     workers: best.workers,
     env: best.env,
-    jobs_per_second: stats(runs.map((r) => r.jobs_per_second)),
-    server_cpu_ms_per_1000_jobs: serverCpuPer1000Jobs(runs),
+    jobs_per_second: jobsPerSecond,
+    server_cpu_ms_per_1000_jobs: serverCpuPer1000Jobs(drains.grown),
+    empty_table: {
+      jobs_per_second: emptyJobsPerSecond,
+      server_cpu_ms_per_1000_jobs: serverCpuPer1000Jobs(drains.empty),
+    },
+    ratio_to_empty: jobsPerSecond.median / emptyJobsPerSecond.median,
     listing,
     claims: { empty_table: emptyClaims, grown_table: grownClaims },
   };
@@ -683,6 +709,14 @@ async function main() {
     const postgres = await withClient(url, async (client) => (await client.query('SHOW server_version')).rows[0].server_version);
     report.machine = { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, postgres };
     await runMigrations(url);
+    // The grown-table runs compare with an empty table measured alongside them, in a database of its own.
+    let emptyTwinUrl;
+    if (ONLY.has('grown')) {
+      const twin = await createDatabase(serverUrl, `${base}_empty`);
+      drops.push(twin.drop);
+      emptyTwinUrl = twin.url;
+      await runMigrations(emptyTwinUrl);
+    }
     const peerUrls = {};
     for (const peer of PEERS) {
       const database = await createDatabase(serverUrl, `${base}_${peer.replace(/-/g, '_')}`);
@@ -706,9 +740,8 @@ async function main() {
     if (ONLY.has('grown') && report.processing) {
       const best = [...report.processing.ours].sort((a, b) => b.jobs_per_second.median - a.jobs_per_second.median)[0];
       log(`grown table: ${GROWN_ROWS.toLocaleString('en')} finished jobs, then "${best.label}" again`);
-      report.grown_table = await grownScenario(url, best);
-      report.grown_table.empty_table_jobs_per_second = best.jobs_per_second.median;
-      report.grown_table.ratio_to_empty = report.grown_table.jobs_per_second.median / best.jobs_per_second.median;
+      report.grown_table = await grownScenario(url, emptyTwinUrl, best);
+      report.grown_table.processing_runs_jobs_per_second = best.jobs_per_second.median;
     }
   } finally {
     for (const drop of drops.reverse()) await drop().catch((error) => log(`could not drop a bench database: ${error.message}`));
