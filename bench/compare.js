@@ -212,7 +212,7 @@ function compare(report, peerNames) {
   if (grown) {
     rows.push(
       row(
-        `processing with ${grown.finished_rows.toLocaleString('en')} finished rows (ours: ${grown.label}; ${(grown.ratio_to_empty * 100).toFixed(0)}% of an empty table's ${grown.empty_table.jobs_per_second.median.toFixed(0)} in the same runs)`,
+        `processing with ${grown.finished_rows.toLocaleString('en')} finished rows (ours: ${grown.label}; ${(grown.ratio_to_empty * 100).toFixed(0)}% of an empty table's ${Math.round(grown.empty_table.jobs_per_second.median).toLocaleString('en')} in the same runs)`,
         'jobs/s',
         'higher',
         0,

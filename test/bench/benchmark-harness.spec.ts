@@ -88,6 +88,7 @@ describe('the benchmark harness', () => {
       const report = JSON.parse(readFileSync(join(resultsDir, file), 'utf8')) as {
         comparison: ComparisonRow[];
         peers: Record<string, unknown>;
+        grown_table: { ratio_to_empty: number; empty_table: { jobs_per_second: { median: number } } };
       };
       const peers = Object.keys(report.peers).sort();
       expect(peers).toEqual(['graphile-worker', 'pg-boss']);
@@ -136,6 +137,10 @@ describe('the benchmark harness', () => {
           ours: expect.any(Number),
         });
       }
+      // The grown table is compared with an empty one drained alongside it, in the same runs.
+      const grown = report.grown_table;
+      expect(grown.empty_table.jobs_per_second.median).toBeGreaterThan(0);
+      expect(Number.isFinite(grown.ratio_to_empty) && grown.ratio_to_empty > 0).toBe(true);
       // The table printed is the report's.
       expect(run.stdout).toContain('ours / best peer');
       expect(run.stdout).toMatch(/^processing, best setting .*\d\.\d\d$/m);
