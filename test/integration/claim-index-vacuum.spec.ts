@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { seedHistory } from '../support/history';
 import { ALL_TYPES, insertJobs } from '../support/job-factory';
 import { openRepository } from '../support/repository';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
@@ -12,24 +13,8 @@ describe('vacuuming a jobs table that keeps many finished jobs', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    // Finished jobs as a long history leaves them, written with the triggers off (test set-up only).
-    const client = await db.pool.connect();
-    try {
-      await client.query('SET session_replication_role = replica');
-      await client.query(
-        `INSERT INTO jobs (job_id, job_type, state, payload, result, run_at, available_at, attempts, max_attempts,
-                           timeout_ms, worker_id, attempt_started_at, created_at, updated_at, started_at, finished_at)
-         SELECT (lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7' || substr(md5(g::text), 1, 3)
-                 || '8' || substr(md5(g::text), 4, 15))::uuid,
-                'noop', 'completed', '{}', 'null', t, NULL, 1, 3, 60000, 'history', t, t, t, t, t
-         FROM generate_series(1, $1) AS g, LATERAL (SELECT now() - make_interval(secs => g)) AS at(t)`,
-        [FINISHED_JOBS],
-      );
-      await client.query('SET session_replication_role = DEFAULT');
-      await client.query('VACUUM ANALYZE jobs');
-    } finally {
-      client.release();
-    }
+    await seedHistory(db.pool, FINISHED_JOBS, { state: 'completed', createdSecondsAgo: 3_600 });
+    await db.pool.query('VACUUM ANALYZE jobs');
   });
   afterAll(() => db.drop());
 
