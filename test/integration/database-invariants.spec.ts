@@ -235,6 +235,10 @@ describe('invariants the database enforces', () => {
       await refusedAs('has space', null, 'job_type');
       await refusedAs('-leading-dash', null, 'job_type');
       await refusedAs('x'.repeat(101), null, 'job_type');
+      await refusedAs('', null, 'job_type');
+      await refusedAs('noop\n', null, 'job_type');
+      await refusedAs('caf\u00e9', null, 'job_type');
+      await refusedAs(`${'x'.repeat(99)}\u00e9`, null, 'job_type');
       await refusedAs('noop', 'ftp://example.com/hook', 'callback_url');
       await refusedAs('noop', `https://example.com/${'x'.repeat(2048)}`, 'callback_url');
       for (const payload of ['[]', '"text"', '1', 'null']) {
