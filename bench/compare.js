@@ -117,7 +117,9 @@ function compare(report, peerNames) {
             'lower',
             0,
             { stats: o.server_cpu_ms_per_1000_jobs },
-            peersOf(setting, (p) => (p.server_cpu_ms_per_1000_jobs ? { stats: p.server_cpu_ms_per_1000_jobs } : undefined)),
+            peersOf(setting, (p) =>
+              p.server_cpu_ms_per_1000_jobs ? { stats: p.server_cpu_ms_per_1000_jobs } : undefined,
+            ),
           ),
         );
       }
@@ -131,7 +133,10 @@ function compare(report, peerNames) {
         peerNames.map((name) => [
           name,
           bestOf(
-            Object.values(latency.peers[name] ?? {}).map((s) => ({ ...flagged(s[key], s.behind_runs), note: `[${s.setting}]` })),
+            Object.values(latency.peers[name] ?? {}).map((s) => ({
+              ...flagged(s[key], s.behind_runs),
+              note: `[${s.setting}]`,
+            })),
             'lower',
           ),
         ]),
@@ -139,7 +144,14 @@ function compare(report, peerNames) {
     for (const p of ['p50', 'p95', 'p99']) {
       const key = `${p}_ms`;
       rows.push(
-        row(`enqueue-to-start at ${latency.ours.rate_per_second}/s, ${p}`, 'ms', 'lower', 2, flagged(latency.ours[key], latency.ours.behind_runs), peersAt(key)),
+        row(
+          `enqueue-to-start at ${latency.ours.rate_per_second}/s, ${p}`,
+          'ms',
+          'lower',
+          2,
+          flagged(latency.ours[key], latency.ours.behind_runs),
+          peersAt(key),
+        ),
       );
     }
     // The same worker with jobs inserted as the peers insert theirs: what the worker itself takes.
@@ -148,7 +160,14 @@ function compare(report, peerNames) {
       for (const p of ['p50', 'p99']) {
         const key = `${p}_ms`;
         rows.push(
-          row(`  ${p}, ours inserted by a plain client as the peers insert`, 'ms', 'lower', 2, flagged(library[key], library.behind_runs), peersAt(key)),
+          row(
+            `  ${p}, ours inserted by a plain client as the peers insert`,
+            'ms',
+            'lower',
+            2,
+            flagged(library[key], library.behind_runs),
+            peersAt(key),
+          ),
         );
       }
     }
@@ -183,10 +202,23 @@ function compare(report, peerNames) {
     const b = http.ours.batch;
     // Each of our batch figures beside the same peer figures: their calls have one form only.
     for (const [figure, ours] of [
-      [`batch create of ${b.jobs_per_request.toLocaleString('en')}, ${b.connections} in flight (ours: POST /jobs/batch)`, b],
+      [
+        `batch create of ${b.jobs_per_request.toLocaleString('en')}, ${b.connections} in flight (ours: POST /jobs/batch)`,
+        b,
+      ],
       ['  the same, answered with the ids only (ours: Prefer: return=minimal)', http.ours.batch_minimal],
     ]) {
-      if (ours) rows.push(row(figure, 'jobs/s', 'higher', 0, { stats: ours.jobs_per_second }, peersOf((p) => p.batch.jobs_per_second)));
+      if (ours)
+        rows.push(
+          row(
+            figure,
+            'jobs/s',
+            'higher',
+            0,
+            { stats: ours.jobs_per_second },
+            peersOf((p) => p.batch.jobs_per_second),
+          ),
+        );
     }
     // Where the batches' CPU goes: on 2 cores the creating process and the database share the machine.
     const costs = [
@@ -200,12 +232,23 @@ function compare(report, peerNames) {
       for (const [figure, key] of costs) {
         if (!ours?.[key]) continue;
         // Peers without the figure (a server not on this machine) are left out, not shown as 0.
-        const peerCosts = Object.fromEntries(Object.entries(peersOf((p) => p.batch[key])).filter(([, entry]) => entry?.stats));
+        const peerCosts = Object.fromEntries(
+          Object.entries(peersOf((p) => p.batch[key])).filter(([, entry]) => entry?.stats),
+        );
         rows.push(row(`${figure}, batch ${label}`, 'ms', 'lower', 1, { stats: ours[key] }, peerCosts));
       }
     }
     if (http.ours.api_peak_rss_mb) {
-      rows.push(row('  api peak RSS over its single and batch creates', 'MB', 'lower', 0, { stats: http.ours.api_peak_rss_mb }, {}));
+      rows.push(
+        row(
+          '  api peak RSS over its single and batch creates',
+          'MB',
+          'lower',
+          0,
+          { stats: http.ours.api_peak_rss_mb },
+          {},
+        ),
+      );
     }
   }
   const grown = report.grown_table;

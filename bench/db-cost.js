@@ -81,7 +81,9 @@ async function main() {
     const [rulesInForce] = await dataSource.query(RULES_IN_FORCE);
     const [{ pid }] = await dataSource.query('SELECT pg_backend_pid() AS pid');
     const walBytes = async () =>
-      Number((await dataSource.query(`SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes`))[0].bytes);
+      Number(
+        (await dataSource.query(`SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes`))[0].bytes,
+      );
     const newJob = {
       jobType: 'noop',
       payload: { n: 1 },
@@ -143,7 +145,9 @@ async function main() {
       rules_in_force: rulesInForce,
       create: created,
       claim_and_complete: claimedAndCompleted,
-      total_backend_cpu_ms_per_job: +(created.backend_cpu_ms_per_job + claimedAndCompleted.backend_cpu_ms_per_job).toFixed(4),
+      total_backend_cpu_ms_per_job: +(
+        created.backend_cpu_ms_per_job + claimedAndCompleted.backend_cpu_ms_per_job
+      ).toFixed(4),
       total_wal_bytes_per_job: created.wal_bytes_per_job + claimedAndCompleted.wal_bytes_per_job,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -95,7 +95,9 @@ async function startPgBouncer(serverUrl) {
       await sleep(100);
     }
   }
-  const version = execFileSync('sh', ['-c', 'PATH=$PATH:/usr/sbin pgbouncer --version'], { encoding: 'utf8' }).split('\n')[0];
+  const version = execFileSync('sh', ['-c', 'PATH=$PATH:/usr/sbin pgbouncer --version'], {
+    encoding: 'utf8',
+  }).split('\n')[0];
   return {
     url,
     version,
@@ -120,7 +122,9 @@ async function post(baseUrl, path, body) {
 async function measure(setup, directUrl, env) {
   const api = await startService({ ...env, APP_ROLE: 'api' }, { readyWithinMs: 120_000 });
   const workers = await Promise.all(
-    Array.from({ length: WORKERS }, (_, n) => startService({ ...env, APP_ROLE: 'worker', WORKER_ID: `bench-${n + 1}` }, { readyWithinMs: 120_000 })),
+    Array.from({ length: WORKERS }, (_, n) =>
+      startService({ ...env, APP_ROLE: 'worker', WORKER_ID: `bench-${n + 1}` }, { readyWithinMs: 120_000 }),
+    ),
   );
   try {
     // Throughput: a backlog made while paused, then drained.
@@ -139,7 +143,8 @@ async function measure(setup, directUrl, env) {
         client.query(`SELECT count(*)::int AS n FROM jobs WHERE state = 'completed'`),
       );
       if (rows[0].n >= JOBS) break;
-      if (performance.now() - startedAt > 600_000) throw new Error(`${setup}: the backlog did not drain in 10 minutes`);
+      if (performance.now() - startedAt > 600_000)
+        throw new Error(`${setup}: the backlog did not drain in 10 minutes`);
       await sleep(50);
     }
     const drainSeconds = (performance.now() - startedAt) / 1000;
@@ -158,7 +163,9 @@ async function measure(setup, directUrl, env) {
     const ids = await Promise.all(sent);
     for (;;) {
       const { rows } = await withClient(directUrl, (client) =>
-        client.query(`SELECT count(*)::int AS n FROM jobs WHERE job_id = ANY($1) AND state = 'completed'`, [ids]),
+        client.query(`SELECT count(*)::int AS n FROM jobs WHERE job_id = ANY($1) AND state = 'completed'`, [
+          ids,
+        ]),
       );
       if (rows[0].n === ids.length) break;
       await sleep(100);
@@ -192,10 +199,17 @@ async function main() {
   const results = [];
   const setups = [
     ['direct, prepared statements on', (direct) => ({ DATABASE_URL: direct })],
-    ['direct, prepared statements off', (direct) => ({ DATABASE_URL: direct, DB_PREPARED_STATEMENTS: 'false' })],
+    [
+      'direct, prepared statements off',
+      (direct) => ({ DATABASE_URL: direct, DB_PREPARED_STATEMENTS: 'false' }),
+    ],
     [
       'PgBouncer + DATABASE_LISTEN_URL',
-      (direct, pooled) => ({ DATABASE_URL: pooled, DATABASE_LISTEN_URL: direct, DB_PREPARED_STATEMENTS: 'false' }),
+      (direct, pooled) => ({
+        DATABASE_URL: pooled,
+        DATABASE_LISTEN_URL: direct,
+        DB_PREPARED_STATEMENTS: 'false',
+      }),
     ],
     ['PgBouncer, polling', (_direct, pooled) => ({ DATABASE_URL: pooled, DB_PREPARED_STATEMENTS: 'false' })],
   ];
@@ -209,8 +223,13 @@ async function main() {
       try {
         await runMigrations(direct);
         // Behind the pooler statement_timeout comes from the database, as the README says to set it.
-        await withClient(direct, (client) => client.query(`ALTER DATABASE ${name} SET statement_timeout = 30000`));
-        postgres ??= await withClient(direct, async (client) => (await client.query('SHOW server_version')).rows[0].server_version);
+        await withClient(direct, (client) =>
+          client.query(`ALTER DATABASE ${name} SET statement_timeout = 30000`),
+        );
+        postgres ??= await withClient(
+          direct,
+          async (client) => (await client.query('SHOW server_version')).rows[0].server_version,
+        );
         log(`${setup}: ${JOBS} jobs, then ${RATE}/s for ${SECONDS} s`);
         const result = await measure(setup, direct, env(direct, bouncer.url(name)));
         log(`  ${JSON.stringify(result)}`);
@@ -232,7 +251,14 @@ async function main() {
       postgres,
       pgbouncer: bouncer.version,
     },
-    options: { jobs: JOBS, rate: RATE, seconds: SECONDS, workers: WORKERS, pgbouncer_pool_size: BOUNCER_POOL_SIZE, setups: SETUPS },
+    options: {
+      jobs: JOBS,
+      rate: RATE,
+      seconds: SECONDS,
+      workers: WORKERS,
+      pgbouncer_pool_size: BOUNCER_POOL_SIZE,
+      setups: SETUPS,
+    },
     results,
   };
   const out = (line) => process.stdout.write(`${line}\n`);

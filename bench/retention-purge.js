@@ -123,14 +123,20 @@ async function startLatency(url, from, to) {
 async function counterTotal(baseUrl, name) {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
   let total = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.split(' ').pop());
+  for (const line of text.split('\n'))
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.split(' ').pop());
   return total;
 }
 
 async function main() {
   const server = await scratchServer('retention');
   const database = await createDatabase(server.url, `retention_bench_${process.pid}`);
-  const report = { date: new Date().toISOString(), rows: ROWS, rate: RATE, baseline_seconds: BASELINE_SECONDS };
+  const report = {
+    date: new Date().toISOString(),
+    rows: ROWS,
+    rate: RATE,
+    baseline_seconds: BASELINE_SECONDS,
+  };
   try {
     await runMigrations(database.url);
     log(`seeding ${ROWS.toLocaleString('en')} completed jobs, 8 to 9 days old`);
@@ -138,7 +144,9 @@ async function main() {
     await seed(database.url, ROWS);
     report.seed_seconds = (Date.now() - seedStart) / 1000;
     report.table_mb = await withClient(database.url, async (client) => {
-      const { rows } = await client.query(`SELECT pg_total_relation_size('jobs') / 1048576 AS jobs, pg_total_relation_size('job_attempts') / 1048576 AS attempts`);
+      const { rows } = await client.query(
+        `SELECT pg_total_relation_size('jobs') / 1048576 AS jobs, pg_total_relation_size('job_attempts') / 1048576 AS attempts`,
+      );
       return { jobs: Number(rows[0].jobs), job_attempts: Number(rows[0].attempts) };
     });
 
@@ -182,11 +190,17 @@ async function main() {
       return rows[0];
     });
 
-    log(`seeded in ${report.seed_seconds.toFixed(0)} s (jobs ${report.table_mb.jobs} MB, attempt records ${report.table_mb.job_attempts} MB)`);
-    log(`purge: ${deleted.toLocaleString('en')} jobs in ${purgeSeconds.toFixed(0)} s (${report.purge.jobs_per_second.toLocaleString('en')} jobs/s); left: ${JSON.stringify(report.left)}`);
+    log(
+      `seeded in ${report.seed_seconds.toFixed(0)} s (jobs ${report.table_mb.jobs} MB, attempt records ${report.table_mb.job_attempts} MB)`,
+    );
+    log(
+      `purge: ${deleted.toLocaleString('en')} jobs in ${purgeSeconds.toFixed(0)} s (${report.purge.jobs_per_second.toLocaleString('en')} jobs/s); left: ${JSON.stringify(report.left)}`,
+    );
     for (const phase of ['baseline', 'during_purge']) {
       const r = report[phase];
-      log(`${phase.padEnd(12)} creation to start, ${r.jobs} jobs (${r.unstarted} not started): p50 ${r.p50_ms} ms, p95 ${r.p95_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms`);
+      log(
+        `${phase.padEnd(12)} creation to start, ${r.jobs} jobs (${r.unstarted} not started): p50 ${r.p50_ms} ms, p95 ${r.p95_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms`,
+      );
     }
     const resultsDir = textOption('results-dir', join(__dirname, 'results'));
     mkdirSync(resultsDir, { recursive: true });

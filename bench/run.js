@@ -64,7 +64,9 @@ const RESULTS_DIR = option('results-dir', join(__dirname, 'results'));
 /** Our api's NODE_OPTIONS: its deployment's (deploy/k8s/api.yaml) unless given, to measure others against them. */
 const API_OPTIONS = option('api-node-options', API_NODE_OPTIONS);
 const startApi = (url) => startService({ APP_ROLE: 'api', DATABASE_URL: url, NODE_OPTIONS: API_OPTIONS });
-for (const peer of PEERS) if (!PEER_SETTINGS[peer]) throw new Error(`unknown peer ${peer}; known: ${Object.keys(PEER_SETTINGS).join(', ')}`);
+for (const peer of PEERS)
+  if (!PEER_SETTINGS[peer])
+    throw new Error(`unknown peer ${peer}; known: ${Object.keys(PEER_SETTINGS).join(', ')}`);
 
 function stats(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -78,10 +80,14 @@ function stats(values) {
  * JSON of its last stdout line. `ready` resolves when it says `{"ready":true}`; `stop()` sends SIGTERM.
  */
 function startPeer(peer, url, command, options = {}) {
-  const child = spawn(process.execPath, [join(__dirname, 'peers', `${peer}.js`), command, JSON.stringify(options)], {
-    env: { PATH: process.env.PATH, NODE_OPTIONS, DATABASE_URL: url },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [join(__dirname, 'peers', `${peer}.js`), command, JSON.stringify(options)],
+    {
+      env: { PATH: process.env.PATH, NODE_OPTIONS, DATABASE_URL: url },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let buffered = '';
   let last;
   let ready;
@@ -112,7 +118,10 @@ function startPeer(peer, url, command, options = {}) {
       else reject(new Error(`${peer} ${command} exited with ${signal ?? code}`));
     }),
   );
-  const readyOrEnded = Promise.race([readyPromise, result.then(() => Promise.reject(new Error(`${peer} ${command} ended before it was ready`)))]);
+  const readyOrEnded = Promise.race([
+    readyPromise,
+    result.then(() => Promise.reject(new Error(`${peer} ${command} ended before it was ready`))),
+  ]);
   // Short commands are never waited on for readiness, only for their result.
   result.catch(() => undefined);
   readyOrEnded.catch(() => undefined);
@@ -138,7 +147,9 @@ async function checkpoint(url) {
 }
 
 async function reset(url) {
-  await withClient(url, (client) => withTriggersOff(client, 'TRUNCATE jobs, job_attempts, callback_deliveries, job_watches'));
+  await withClient(url, (client) =>
+    withTriggersOff(client, 'TRUNCATE jobs, job_attempts, callback_deliveries, job_watches'),
+  );
 }
 
 async function insertNoopJobs(url, count) {
@@ -184,14 +195,21 @@ function serverCpuPer1000Jobs(runs) {
  */
 async function drain(url, workers, env, count) {
   // Finished jobs already there (the grown table's history) are not work of this drain.
-  const completedBefore = await withClient(url, async (client) => (await completedSoFar(client)).rows[0].done);
+  const completedBefore = await withClient(
+    url,
+    async (client) => (await completedSoFar(client)).rows[0].done,
+  );
   const serverCpu = await serverCpuSince(url);
-  const processes = await Promise.all(Array.from({ length: workers }, () => startService({ APP_ROLE: 'worker', DATABASE_URL: url, ...env })));
+  const processes = await Promise.all(
+    Array.from({ length: workers }, () => startService({ APP_ROLE: 'worker', DATABASE_URL: url, ...env })),
+  );
   // Workers start claiming as soon as they are up.
   const deadline = Date.now() + DRAIN_SECONDS * 1000;
   let result;
   for (;;) {
-    const done = (await withClient(url, async (client) => (await completedSoFar(client)).rows[0].done)) - completedBefore;
+    const done =
+      (await withClient(url, async (client) => (await completedSoFar(client)).rows[0].done)) -
+      completedBefore;
     if (done >= count || Date.now() > deadline) break;
     await sleep(200);
   }
@@ -243,9 +261,7 @@ function inTurn(configs, run) {
   const systems = [...new Set(configs.map((config) => config.system))];
   const shift = (run - 1) % systems.length;
   const order = [...systems.slice(shift), ...systems.slice(0, shift)];
-  return order.flatMap((system) =>
-    [...configs.entries()].filter(([, config]) => config.system === system),
-  );
+  return order.flatMap((system) => [...configs.entries()].filter(([, config]) => config.system === system));
 }
 
 /**
@@ -260,11 +276,24 @@ async function processingScenarios(url, peerUrls) {
   const configs = [
     { system: 'ours', setting: 'defaults', label: '1 worker, default settings', workers: 1, env: {} },
     { system: 'ours', setting: 'best', label: '1 worker, WORKER_CONCURRENCY=500', workers: 1, env: tuned },
-    { system: 'ours', setting: 'c100', label: '1 worker, WORKER_CONCURRENCY=100', workers: 1, env: { WORKER_CONCURRENCY: '100' } },
-    { system: 'ours', setting: 'two-workers', label: '2 workers, WORKER_CONCURRENCY=500', workers: 2, env: tuned },
+    {
+      system: 'ours',
+      setting: 'c100',
+      label: '1 worker, WORKER_CONCURRENCY=100',
+      workers: 1,
+      env: { WORKER_CONCURRENCY: '100' },
+    },
+    {
+      system: 'ours',
+      setting: 'two-workers',
+      label: '2 workers, WORKER_CONCURRENCY=500',
+      workers: 2,
+      env: tuned,
+    },
   ];
   for (const peer of PEERS) {
-    for (const setting of ['defaults', 'best']) configs.push({ system: peer, setting, label: PEER_SETTINGS[peer][setting].label });
+    for (const setting of ['defaults', 'best'])
+      configs.push({ system: peer, setting, label: PEER_SETTINGS[peer][setting].label });
   }
   const runs = configs.map(() => []);
   for (let run = 1; run <= RUNS; run++) {
@@ -280,18 +309,29 @@ async function processingScenarios(url, peerUrls) {
         await runPeer(config.system, peerUrl, 'prepare', { jobs: PROCESSING_JOBS });
         await checkpoint(peerUrl);
         const serverCpu = await serverCpuSince(peerUrl);
-        result = await runPeer(config.system, peerUrl, 'drain', { setting: config.setting, jobs: PROCESSING_JOBS, maxSeconds: DRAIN_SECONDS });
+        result = await runPeer(config.system, peerUrl, 'drain', {
+          setting: config.setting,
+          jobs: PROCESSING_JOBS,
+          maxSeconds: DRAIN_SECONDS,
+        });
         result.server_cpu_seconds = serverCpu();
       }
       runs[index].push(result);
       const partial = result.partial ? ` (partial: ${result.jobs_completed} jobs in ${DRAIN_SECONDS} s)` : '';
-      log(`  ${config.system}, ${config.label}, run ${run}: ${result.jobs_per_second.toFixed(0)} jobs/s${partial}, peak RSS ${result.peak_rss_mb.toFixed(0)} MB`);
+      log(
+        `  ${config.system}, ${config.label}, run ${run}: ${result.jobs_per_second.toFixed(0)} jobs/s${partial}, peak RSS ${result.peak_rss_mb.toFixed(0)} MB`,
+      );
     }
   }
   const summaries = configs.map((config, index) => processingSummary(config, runs[index]));
   return {
     ours: summaries.filter((s) => s.system === 'ours'),
-    peers: Object.fromEntries(PEERS.map((peer) => [peer, Object.fromEntries(summaries.filter((s) => s.system === peer).map((s) => [s.setting, s]))])),
+    peers: Object.fromEntries(
+      PEERS.map((peer) => [
+        peer,
+        Object.fromEntries(summaries.filter((s) => s.system === peer).map((s) => [s.setting, s])),
+      ]),
+    ),
   };
 }
 
@@ -308,14 +348,20 @@ async function ourLatencyRun(url, via) {
   await reset(url);
   await checkpoint(url);
   const api = via === 'api' ? await startApi(url) : undefined;
-  const producer = via === 'library' ? new Pool({ connectionString: url, max: PRODUCER_CONNECTIONS }) : undefined;
+  const producer =
+    via === 'library' ? new Pool({ connectionString: url, max: PRODUCER_CONNECTIONS }) : undefined;
   // Connected before the run, not during it.
-  if (producer) await Promise.all(Array.from({ length: PRODUCER_CONNECTIONS }, () => producer.query('SELECT 1')));
+  if (producer)
+    await Promise.all(Array.from({ length: PRODUCER_CONNECTIONS }, () => producer.query('SELECT 1')));
   const worker = await startService({ APP_ROLE: 'worker', DATABASE_URL: url });
   await sleep(500);
   const create = () =>
     producer
-      ? producer.query({ name: 'insert-job', text: INSERT_JOB, values: ['noop', '{}', 0, null, 3, 60_000, null, null, null] })
+      ? producer.query({
+          name: 'insert-job',
+          text: INSERT_JOB,
+          values: ['noop', '{}', 0, null, 3, 60_000, null, null, null],
+        })
       : fetch(`${api.baseUrl}/jobs`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -356,11 +402,22 @@ async function peerLatencyRun(peer, url, setting) {
 
 async function latencyScenarios(url, peerUrls) {
   const configs = [
-    { system: 'ours', setting: 'defaults', via: 'api', label: 'one worker, default settings, jobs created by POST /jobs' },
-    { system: 'ours', setting: 'defaults', via: 'library', label: 'one worker, default settings, jobs inserted by a plain client' },
+    {
+      system: 'ours',
+      setting: 'defaults',
+      via: 'api',
+      label: 'one worker, default settings, jobs created by POST /jobs',
+    },
+    {
+      system: 'ours',
+      setting: 'defaults',
+      via: 'library',
+      label: 'one worker, default settings, jobs inserted by a plain client',
+    },
   ];
   for (const peer of PEERS) {
-    for (const setting of ['defaults', 'best']) configs.push({ system: peer, setting, label: PEER_SETTINGS[peer][setting].label });
+    for (const setting of ['defaults', 'best'])
+      configs.push({ system: peer, setting, label: PEER_SETTINGS[peer][setting].label });
   }
   const runs = configs.map(() => []);
   for (let run = 1; run <= RUNS; run++) {
@@ -370,8 +427,11 @@ async function latencyScenarios(url, peerUrls) {
           ? await ourLatencyRun(url, config.via)
           : await peerLatencyRun(config.system, peerUrls[config.system], config.setting);
       runs[index].push(result);
-      const behind = result.started < result.sent ? ` (only ${result.started} of ${result.sent} started)` : '';
-      log(`  ${config.system}, ${config.setting}${config.via ? ` (via ${config.via})` : ''}, run ${run}: p50 ${result.p50_ms.toFixed(2)} ms, p95 ${result.p95_ms.toFixed(2)} ms, p99 ${result.p99_ms.toFixed(2)} ms${behind}`);
+      const behind =
+        result.started < result.sent ? ` (only ${result.started} of ${result.sent} started)` : '';
+      log(
+        `  ${config.system}, ${config.setting}${config.via ? ` (via ${config.via})` : ''}, run ${run}: p50 ${result.p50_ms.toFixed(2)} ms, p95 ${result.p95_ms.toFixed(2)} ms, p99 ${result.p99_ms.toFixed(2)} ms${behind}`,
+      );
     }
   }
   const summaries = configs.map((config, index) => ({
@@ -387,12 +447,19 @@ async function latencyScenarios(url, peerUrls) {
   return {
     ours: summaries[0],
     ours_library: summaries[1],
-    peers: Object.fromEntries(PEERS.map((peer) => [peer, Object.fromEntries(summaries.filter((s) => s.system === peer).map((s) => [s.setting, s]))])),
+    peers: Object.fromEntries(
+      PEERS.map((peer) => [
+        peer,
+        Object.fromEntries(summaries.filter((s) => s.system === peer).map((s) => [s.setting, s])),
+      ]),
+    ),
   };
 }
 
 function cannon(options) {
-  return new Promise((resolve, reject) => autocannon(options, (error, result) => (error ? reject(error) : resolve(result))));
+  return new Promise((resolve, reject) =>
+    autocannon(options, (error, result) => (error ? reject(error) : resolve(result))),
+  );
 }
 
 const SINGLE_CONNECTIONS = 50;
@@ -440,7 +507,10 @@ async function ourBatchRun(url, api, batchBody, extraHeaders) {
   });
   const cpuSeconds = api.cpuSecondsSinceReady() - apiCpuBefore;
   const serverCpuSeconds = serverCpu();
-  const created = await withClient(url, async (client) => (await client.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n);
+  const created = await withClient(
+    url,
+    async (client) => (await client.query('SELECT count(*)::int AS n FROM jobs')).rows[0].n,
+  );
   return {
     jobs_per_second: created / HTTP_SECONDS,
     errors: result.non2xx + result.errors,
@@ -453,10 +523,17 @@ async function ourBatchRun(url, api, batchBody, extraHeaders) {
 async function peerHttpRun(peer, url) {
   await runPeer(peer, url, 'prepare', {});
   await checkpoint(url);
-  const single = await runPeer(peer, url, 'create', { concurrency: SINGLE_CONNECTIONS, seconds: HTTP_SECONDS });
+  const single = await runPeer(peer, url, 'create', {
+    concurrency: SINGLE_CONNECTIONS,
+    seconds: HTTP_SECONDS,
+  });
   await runPeer(peer, url, 'prepare', {});
   const serverCpu = await serverCpuSince(url);
-  const created = await runPeer(peer, url, 'create', { concurrency: BATCH_CONNECTIONS, seconds: HTTP_SECONDS, batch: BATCH_SIZE });
+  const created = await runPeer(peer, url, 'create', {
+    concurrency: BATCH_CONNECTIONS,
+    seconds: HTTP_SECONDS,
+    batch: BATCH_SIZE,
+  });
   const serverCpuSeconds = serverCpu();
   const jobs = created.calls * BATCH_SIZE;
   const batch = {
@@ -468,18 +545,30 @@ async function peerHttpRun(peer, url) {
 }
 
 async function httpScenarios(url, peerUrls) {
-  const batchBody = JSON.stringify({ jobs: Array.from({ length: BATCH_SIZE }, () => ({ job_type: 'noop' })) });
+  const batchBody = JSON.stringify({
+    jobs: Array.from({ length: BATCH_SIZE }, () => ({ job_type: 'noop' })),
+  });
   const systems = ['ours', ...PEERS];
   const runs = Object.fromEntries(systems.map((system) => [system, []]));
   for (let run = 1; run <= RUNS; run++) {
-    for (const [, { system }] of inTurn(systems.map((system) => ({ system })), run)) {
-      const result = system === 'ours' ? await ourHttpRun(url, batchBody) : await peerHttpRun(system, peerUrls[system]);
+    for (const [, { system }] of inTurn(
+      systems.map((system) => ({ system })),
+      run,
+    )) {
+      const result =
+        system === 'ours' ? await ourHttpRun(url, batchBody) : await peerHttpRun(system, peerUrls[system]);
       runs[system].push(result);
       const { single, batch } = result;
-      log(`  ${system}, single create, run ${run}: ${single.calls_per_second.toFixed(0)}/s, p50 ${single.p50_ms.toFixed(1)} ms, p99 ${single.p99_ms.toFixed(1)} ms, errors ${single.errors}`);
-      log(`  ${system}, batch create of ${BATCH_SIZE.toLocaleString('en')}, run ${run}: ${batch.jobs_per_second.toFixed(0)} jobs/s (${batch.errors} errors)`);
+      log(
+        `  ${system}, single create, run ${run}: ${single.calls_per_second.toFixed(0)}/s, p50 ${single.p50_ms.toFixed(1)} ms, p99 ${single.p99_ms.toFixed(1)} ms, errors ${single.errors}`,
+      );
+      log(
+        `  ${system}, batch create of ${BATCH_SIZE.toLocaleString('en')}, run ${run}: ${batch.jobs_per_second.toFixed(0)} jobs/s (${batch.errors} errors)`,
+      );
       if (result.batch_minimal) {
-        log(`  ${system}, batch create with Prefer: return=minimal, run ${run}: ${result.batch_minimal.jobs_per_second.toFixed(0)} jobs/s (${result.batch_minimal.errors} errors)`);
+        log(
+          `  ${system}, batch create with Prefer: return=minimal, run ${run}: ${result.batch_minimal.jobs_per_second.toFixed(0)} jobs/s (${result.batch_minimal.errors} errors)`,
+        );
       }
     }
   }
@@ -514,7 +603,9 @@ function batchSummary(batches) {
     errors: stats(batches.map((batch) => batch.errors)),
     // The creating process's CPU (our api; the peer's calling process) and the database's, per 1,000 jobs.
     cpu_ms_per_1000_jobs: stats(batches.map((batch) => batch.cpu_ms_per_1000_jobs)),
-    server_cpu_ms_per_1000_jobs: batches.every((batch) => typeof batch.server_cpu_ms_per_1000_jobs === 'number')
+    server_cpu_ms_per_1000_jobs: batches.every(
+      (batch) => typeof batch.server_cpu_ms_per_1000_jobs === 'number',
+    )
       ? stats(batches.map((batch) => batch.server_cpu_ms_per_1000_jobs))
       : null,
   };
@@ -543,7 +634,9 @@ const PROBE_CLAIM = 100;
 
 /** Leaves only the grown table's finished rows ('seed'), dropping the jobs of earlier drains and probes. */
 async function keepOnlySeedRows(url) {
-  await withClient(url, (client) => withTriggersOff(client, `DELETE FROM jobs WHERE worker_id IS DISTINCT FROM 'seed'`));
+  await withClient(url, (client) =>
+    withTriggersOff(client, `DELETE FROM jobs WHERE worker_id IS DISTINCT FROM 'seed'`),
+  );
 }
 
 /** Sends `send` `count` times one after the other; the round trips, in ms. */
@@ -575,7 +668,11 @@ async function claimRound(url) {
   await checkpoint(url);
   const [first, ...rest] = await withClient(url, (client) =>
     roundTripTimes(PROBE_JOBS / PROBE_CLAIM, () =>
-      client.query({ name: 'claim-due', text: CLAIM_DUE, values: [PROBE_CLAIM, 'claim-probe', 60_000, ['noop']] }),
+      client.query({
+        name: 'claim-due',
+        text: CLAIM_DUE,
+        values: [PROBE_CLAIM, 'claim-probe', 60_000, ['noop']],
+      }),
     ),
   );
   return { first, rest };
@@ -592,7 +689,10 @@ function claimSummary(rounds) {
     claims: rounds.reduce((sum, round) => sum + round.rest.length, 0),
     jobs_per_claim: PROBE_CLAIM,
     ...summarizeTimes(rounds.flatMap((round) => round.rest)),
-    first_claim_ms: summarizeTimes(rounds.map((round) => round.first), [50]).p50_ms,
+    first_claim_ms: summarizeTimes(
+      rounds.map((round) => round.first),
+      [50],
+    ).p50_ms,
   };
 }
 
@@ -630,7 +730,10 @@ async function grownScenario(url, emptyUrl, best) {
       await checkpoint(tables[table]);
       const result = await drain(tables[table], best.workers, best.env, PROCESSING_JOBS);
       drains[table].push(result);
-      const which = table === 'grown' ? `${GROWN_ROWS.toLocaleString('en')} finished rows present` : 'empty table alongside';
+      const which =
+        table === 'grown'
+          ? `${GROWN_ROWS.toLocaleString('en')} finished rows present`
+          : 'empty table alongside';
       log(`  ${which}, run ${run}: ${result.jobs_per_second.toFixed(0)} jobs/s`);
     }
   }
@@ -643,9 +746,13 @@ async function grownScenario(url, emptyUrl, best) {
     cursor = body.next_cursor;
   }
   const timePage = async (query) =>
-    summarizeTimes(await roundTripTimes(300, async () => (await fetch(`${api.baseUrl}/jobs${query}`)).arrayBuffer()));
+    summarizeTimes(
+      await roundTripTimes(300, async () => (await fetch(`${api.baseUrl}/jobs${query}`)).arrayBuffer()),
+    );
   const listing = { first_page: await timePage(''), page_100: await timePage(`?cursor=${cursor}`) };
-  log(`  GET /jobs with ${GROWN_ROWS.toLocaleString('en')} rows: first page p99 ${listing.first_page.p99_ms.toFixed(2)} ms, 100th page p99 ${listing.page_100.p99_ms.toFixed(2)} ms`);
+  log(
+    `  GET /jobs with ${GROWN_ROWS.toLocaleString('en')} rows: first page p99 ${listing.first_page.p99_ms.toFixed(2)} ms, 100th page p99 ${listing.page_100.p99_ms.toFixed(2)} ms`,
+  );
   await api.stop();
   const jobsPerSecond = stats(drains.grown.map((r) => r.jobs_per_second));
   const emptyJobsPerSecond = stats(drains.empty.map((r) => r.jobs_per_second));
@@ -666,10 +773,10 @@ async function grownScenario(url, emptyUrl, best) {
   };
 }
 
-
 /** The installed version of a peer package, for the report. */
 function peerVersion(peer) {
-  return JSON.parse(readFileSync(join(__dirname, '..', 'node_modules', peer, 'package.json'), 'utf8')).version;
+  return JSON.parse(readFileSync(join(__dirname, '..', 'node_modules', peer, 'package.json'), 'utf8'))
+    .version;
 }
 
 async function main() {
@@ -699,15 +806,26 @@ async function main() {
       http_seconds: HTTP_SECONDS,
       grown_rows: GROWN_ROWS,
     },
-    peers: Object.fromEntries(PEERS.map((peer) => [peer, { version: peerVersion(peer), settings: PEER_SETTINGS[peer] }])),
+    peers: Object.fromEntries(
+      PEERS.map((peer) => [peer, { version: peerVersion(peer), settings: PEER_SETTINGS[peer] }]),
+    ),
   };
   try {
     const base = `job_service_bench_${process.pid}`;
     const ours = await createDatabase(serverUrl, base);
     drops.push(ours.drop);
     const url = ours.url;
-    const postgres = await withClient(url, async (client) => (await client.query('SHOW server_version')).rows[0].server_version);
-    report.machine = { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, postgres };
+    const postgres = await withClient(
+      url,
+      async (client) => (await client.query('SHOW server_version')).rows[0].server_version,
+    );
+    report.machine = {
+      cpus: os.cpus().length,
+      cpu_model: os.cpus()[0]?.model,
+      memory_gb: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      postgres,
+    };
     await runMigrations(url);
     // The grown-table runs compare with an empty table measured alongside them, in a database of its own.
     let emptyTwinUrl;
@@ -726,7 +844,9 @@ async function main() {
     }
 
     if (ONLY.has('processing') || ONLY.has('grown')) {
-      log(`processing: ${PROCESSING_JOBS.toLocaleString('en')} pre-created noop jobs (cut off after ${DRAIN_SECONDS} s)`);
+      log(
+        `processing: ${PROCESSING_JOBS.toLocaleString('en')} pre-created noop jobs (cut off after ${DRAIN_SECONDS} s)`,
+      );
       report.processing = await processingScenarios(url, peerUrls);
     }
     if (ONLY.has('latency')) {
@@ -738,12 +858,15 @@ async function main() {
       report.http = await httpScenarios(url, peerUrls);
     }
     if (ONLY.has('grown') && report.processing) {
-      const best = [...report.processing.ours].sort((a, b) => b.jobs_per_second.median - a.jobs_per_second.median)[0];
+      const best = [...report.processing.ours].sort(
+        (a, b) => b.jobs_per_second.median - a.jobs_per_second.median,
+      )[0];
       log(`grown table: ${GROWN_ROWS.toLocaleString('en')} finished jobs, then "${best.label}" again`);
       report.grown_table = await grownScenario(url, emptyTwinUrl, best);
     }
   } finally {
-    for (const drop of drops.reverse()) await drop().catch((error) => log(`could not drop a bench database: ${error.message}`));
+    for (const drop of drops.reverse())
+      await drop().catch((error) => log(`could not drop a bench database: ${error.message}`));
     await embedded?.stop();
     if (folder) rmSync(folder, { recursive: true, force: true });
   }
@@ -760,13 +883,19 @@ function printTable(report) {
   const m = report.machine;
   const out = (line = '') => process.stdout.write(`${line}\n`);
   out();
-  out(`Job service benchmark, ${report.date.slice(0, 10)}, ${m.cpus} cores, ${m.memory_gb} GiB, Node ${m.node}, PostgreSQL ${m.postgres}, ${report.runs} run(s), median (min-max)`);
+  out(
+    `Job service benchmark, ${report.date.slice(0, 10)}, ${m.cpus} cores, ${m.memory_gb} GiB, Node ${m.node}, PostgreSQL ${m.postgres}, ${report.runs} run(s), median (min-max)`,
+  );
   out();
   out(formatComparison(report.comparison, PEERS));
   out();
-  const marked = report.comparison.some((r) => [r.ours, ...Object.values(r.peers)].some((entry) => entry?.mark));
+  const marked = report.comparison.some((r) =>
+    [r.ours, ...Object.values(r.peers)].some((entry) => entry?.mark),
+  );
   if (marked) {
-    out('* some runs were cut off (a drain past --drain-seconds, figured from the jobs done by then) or fell behind');
+    out(
+      '* some runs were cut off (a drain past --drain-seconds, figured from the jobs done by then) or fell behind',
+    );
     out('  (latency: not every job had started 1 s after the last one was sent)');
   }
   for (const [peer, { version, settings }] of Object.entries(report.peers)) {

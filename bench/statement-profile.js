@@ -26,7 +26,8 @@ async function profile(url) {
     const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
     const [plan] = rows[0]['QUERY PLAN'];
     record(statement, plan['Execution Time']);
-    for (const trigger of plan.Triggers ?? []) record(`${statement}: trigger ${trigger['Trigger Name']}`, trigger.Time);
+    for (const trigger of plan.Triggers ?? [])
+      record(`${statement}: trigger ${trigger['Trigger Name']}`, trigger.Time);
   };
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -38,7 +39,9 @@ async function profile(url) {
       await client.query('BEGIN');
       await explain(`claim of ${BATCH}`, SQL.CLAIM_DUE, [BATCH, 'profile', 30_000, ['noop']]);
       const { rows } = await client.query(`SELECT job_id, attempts FROM jobs WHERE state = 'running'`);
-      const done = JSON.stringify(rows.map((row) => ({ job_id: row.job_id, attempt: row.attempts, result: {} })));
+      const done = JSON.stringify(
+        rows.map((row) => ({ job_id: row.job_id, attempt: row.attempts, result: {} })),
+      );
       await explain(`completion of ${BATCH}`, SQL.MARK_COMPLETED, ['profile', done]);
       await client.query('COMMIT');
     }
@@ -54,10 +57,14 @@ async function main() {
   try {
     await runMigrations(database.url);
     const times = await profile(database.url);
-    const totals = new Map([...times].filter(([key]) => !key.includes(': ')).map(([key, v]) => [key, median(v)]));
+    const totals = new Map(
+      [...times].filter(([key]) => !key.includes(': ')).map(([key, v]) => [key, median(v)]),
+    );
     for (const [key, values] of times) {
       const statement = key.split(': ')[0];
-      const share = key.includes(': ') ? ` (${((100 * median(values)) / totals.get(statement)).toFixed(1)}% of the statement)` : '';
+      const share = key.includes(': ')
+        ? ` (${((100 * median(values)) / totals.get(statement)).toFixed(1)}% of the statement)`
+        : '';
       process.stdout.write(`${key.padEnd(52)} median ${median(values).toFixed(3)} ms${share}\n`);
     }
     log(`${ROUNDS} rounds; EXPLAIN ANALYZE's own timing overhead is included in every figure`);

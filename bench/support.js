@@ -13,11 +13,14 @@ const { parseAllDocuments } = require('yaml');
 const MAIN = join(__dirname, '..', 'dist', 'main.js');
 
 /** Workers run with the image's NODE_OPTIONS (see the Dockerfile), as deployed; so do the peers. */
-const NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(__dirname, '..', 'Dockerfile'), 'utf8'))?.[1] ?? '';
+const NODE_OPTIONS =
+  /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(__dirname, '..', 'Dockerfile'), 'utf8'))?.[1] ?? '';
 
 /** The api runs with the NODE_OPTIONS its deployment sets (deploy/k8s/api.yaml), else the image's. */
 const API_NODE_OPTIONS = (() => {
-  const manifest = parseAllDocuments(readFileSync(join(__dirname, '..', 'deploy', 'k8s', 'api.yaml'), 'utf8')).map((doc) => doc.toJS());
+  const manifest = parseAllDocuments(
+    readFileSync(join(__dirname, '..', 'deploy', 'k8s', 'api.yaml'), 'utf8'),
+  ).map((doc) => doc.toJS());
   const deployment = manifest.find((doc) => doc?.kind === 'Deployment');
   const env = deployment?.spec.template.spec.containers[0].env ?? [];
   return env.find((entry) => entry.name === 'NODE_OPTIONS')?.value ?? NODE_OPTIONS;
@@ -61,7 +64,10 @@ function processCpuSeconds(pid) {
  */
 async function serverCpuMeter(url) {
   try {
-    const dataDirectory = await withClient(url, async (client) => (await client.query('SHOW data_directory')).rows[0].data_directory);
+    const dataDirectory = await withClient(
+      url,
+      async (client) => (await client.query('SHOW data_directory')).rows[0].data_directory,
+    );
     const postmaster = Number(readFileSync(join(dataDirectory, 'postmaster.pid'), 'utf8').split('\n')[0]);
     const fieldsOf = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     fieldsOf(postmaster);
@@ -93,7 +99,14 @@ async function startService(env, { readyWithinMs = 30_000 } = {}) {
   const port = await freePort();
   const nodeOptions = env.APP_ROLE === 'api' ? API_NODE_OPTIONS : NODE_OPTIONS;
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions, LOG_LEVEL: 'warn', MIGRATE_ON_START: 'false', ...env, PORT: String(port) },
+    env: {
+      PATH: process.env.PATH,
+      NODE_OPTIONS: nodeOptions,
+      LOG_LEVEL: 'warn',
+      MIGRATE_ON_START: 'false',
+      ...env,
+      PORT: String(port),
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -104,7 +117,8 @@ async function startService(env, { readyWithinMs = 30_000 } = {}) {
     } catch {
       // not up yet
     }
-    if (child.exitCode !== null || i > readyWithinMs / 100) throw new Error(`service did not start (${JSON.stringify(env)})`);
+    if (child.exitCode !== null || i > readyWithinMs / 100)
+      throw new Error(`service did not start (${JSON.stringify(env)})`);
     await sleep(100);
   }
   // Boot work is not the work being measured; the peers, too, count CPU from when their worker starts.
@@ -155,7 +169,11 @@ async function createDatabase(serverUrl, name) {
   await withClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
   const parsed = new URL(serverUrl);
   parsed.pathname = `/${name}`;
-  return { url: parsed.toString(), drop: () => withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) };
+  return {
+    url: parsed.toString(),
+    drop: () =>
+      withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
+  };
 }
 
 /** The value after `--name` on the command line, or `fallback`. */

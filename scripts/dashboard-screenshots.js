@@ -100,7 +100,10 @@ async function main() {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     for (let i = 0; ; i += 1) {
-      const ready = await fetch(`${BASE}/health/ready`).then((r) => r.ok, () => false);
+      const ready = await fetch(`${BASE}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ready) break;
       if (i > 300) throw new Error('the service did not become ready');
       await sleep(100);
@@ -122,7 +125,11 @@ async function main() {
     await call('POST', '/jobs/batch', { jobs: Array.from({ length: 12 }, () => ({ job_type: 'noop' })) });
     const later = new Date(Date.now() + 3_600_000).toISOString();
     await call('POST', '/jobs/batch', {
-      jobs: Array.from({ length: 8 }, (_, i) => ({ job_type: 'echo', payload: { report: i }, run_at: later })),
+      jobs: Array.from({ length: 8 }, (_, i) => ({
+        job_type: 'echo',
+        payload: { report: i },
+        run_at: later,
+      })),
     });
     const running = [];
     for (let i = 0; i < 3; i += 1) {

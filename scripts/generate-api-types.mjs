@@ -22,7 +22,9 @@ if (!source) {
   process.stderr.write('usage: node scripts/generate-api-types.mjs <openapi.json | http://host/docs-json>\n');
   process.exit(2);
 }
-const text = /^https?:/.test(source) ? await (await globalThis.fetch(source)).text() : await readFile(source, 'utf8');
+const text = /^https?:/.test(source)
+  ? await (await globalThis.fetch(source)).text()
+  : await readFile(source, 'utf8');
 const ast = await openapiTS(JSON.parse(text), {
   // A field with a default is optional to send: the service fills it in.
   defaultNonNullable: false,
@@ -35,4 +37,6 @@ const header =
   '// Generated from the OpenAPI document at /docs-json by openapi-typescript: do not edit.\n' +
   '// Regenerate with `npm run api:types`; test/e2e/api-client.spec.ts fails while it is out of date.\n';
 const filepath = fileURLToPath(new URL('../test/support/generated/job-service-api.ts', import.meta.url));
-process.stdout.write(await format(header + astToString(ast), { ...(await resolveConfig(filepath)), filepath }));
+process.stdout.write(
+  await format(header + astToString(ast), { ...(await resolveConfig(filepath)), filepath }),
+);
