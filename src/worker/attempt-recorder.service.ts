@@ -16,10 +16,18 @@ const RETRY_WRITE_EVERY_MS = 250;
  */
 export type CompletionWrite = 'completed' | 'not_ours' | 'refused';
 
+/** Told what became of a completion (the runner). */
+export interface CompletionSink {
+  completionWritten(attempt: LiveAttempt, written: CompletionWrite): void;
+}
+
+/** A completion waiting for its statement; also what markCompleted writes of it. */
 interface PendingCompletion {
-  attempt: LiveAttempt;
-  resultJson: string;
-  resolve: (written: CompletionWrite) => void;
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly resultJson: string;
+  readonly live: LiveAttempt;
+  readonly sink: CompletionSink;
 }
 
 /** Written for a failure whose own error the database refused, so that the failure is still recorded. */
@@ -46,17 +54,21 @@ export class AttemptRecorder {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** Resolves once the completion with `resultJson` is written, known not to be ours, or refused. */
-  complete(attempt: LiveAttempt, resultJson: string): Promise<CompletionWrite> {
-    return new Promise((resolve) => {
-      this.queue.push({ attempt, resultJson, resolve });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // Completions that land in the same turn of the event loop share one statement.
-        setImmediate(() => void this.flush());
-      }
-    });
+  /**
+   * Writes the completion of `attempt` with `resultJson`, and tells `sink` once it is written, known not
+   * to be ours, or refused. A callback, not a promise: every successful attempt passes through here.
+   */
+  complete(attempt: LiveAttempt, resultJson: string, sink: CompletionSink): void {
+    const { jobId, attempt: number } = attempt.job;
+    this.queue.push({ jobId, attempt: number, resultJson, live: attempt, sink });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Completions that land in the same turn of the event loop share one statement.
+      setImmediate(this.flushSoon);
+    }
   }
+
+  private readonly flushSoon = (): void => void this.flush();
 
   /** Closes the attempt and schedules the next one after `delayMs`. False: the attempt was no longer ours. */
   scheduleRetry(
@@ -105,14 +117,16 @@ export class AttemptRecorder {
     this.flushScheduled = false;
     const written = await this.writeCompletions(batch);
     const outcome = (item: PendingCompletion, of: typeof written): CompletionWrite =>
-      of === 'refused' ? 'refused' : of?.has(item.attempt.job.jobId) ? 'completed' : 'not_ours';
+      of === 'refused' ? 'refused' : of?.has(item.jobId) ? 'completed' : 'not_ours';
     if (written !== 'refused' || batch.length === 1) {
-      for (const item of batch) item.resolve(outcome(item, written));
+      for (const item of batch) item.sink.completionWritten(item.live, outcome(item, written));
       return;
     }
     // The database refused the shared statement: find the one it refuses by writing each on its own.
     await Promise.all(
-      batch.map(async (item) => item.resolve(outcome(item, await this.writeCompletions([item])))),
+      batch.map(async (item) =>
+        item.sink.completionWritten(item.live, outcome(item, await this.writeCompletions([item]))),
+      ),
     );
   }
 
@@ -120,20 +134,18 @@ export class AttemptRecorder {
   private async writeCompletions(batch: PendingCompletion[]): Promise<Set<string> | undefined | 'refused'> {
     try {
       return await this.whileLeaseHolds(
-        batch.map((item) => item.attempt),
-        () => {
-          const stillHeld = batch.filter((item) => item.attempt.holdsLease());
-          return this.repository.markCompleted(
+        batch.map((item) => item.live),
+        () =>
+          this.repository.markCompleted(
             this.config.workerId,
-            stillHeld.map((item) => ({ ...item.attempt.ref, resultJson: item.resultJson })),
-          );
-        },
+            batch.filter((item) => item.live.holdsLease()),
+          ),
       );
     } catch (error) {
       this.logger.warn(
         {
           err: error,
-          job_ids: batch.map((item) => item.attempt.job.jobId),
+          job_ids: batch.map((item) => item.jobId),
           worker_id: this.config.workerId,
         },
         'the database refused a completion write',

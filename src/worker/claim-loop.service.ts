@@ -13,7 +13,7 @@ import { DatabaseNotifications } from '../persistence/database-notifications';
 import { JobCancelledError, LeaseLostError, WorkerShutdownError } from './attempt-errors';
 import { EventLoopWatchdog } from './event-loop-watchdog.service';
 import { JobRunner } from './job-runner.service';
-import { LiveAttempt, selfFenceMarginMs } from './live-attempt';
+import { LiveAttempt, selfFenceMarginMs, type AttemptSlots } from './live-attempt';
 
 const POLL_INTERVAL = 'worker-poll';
 const HEARTBEAT_INTERVAL = 'worker-heartbeat';
@@ -37,9 +37,13 @@ const RELEASE_WRITE_MS = 2_000;
  * aborts any attempt whose lease it can no longer prove it holds (self-fencing).
  */
 @Injectable()
-export class ClaimLoopService implements BeforeApplicationShutdown {
+export class ClaimLoopService implements BeforeApplicationShutdown, AttemptSlots {
+  /** Attempts whose handlers run now: each holds a slot. */
   private readonly live = new Map<string, LiveAttempt>();
-  private readonly settled = new Map<string, Promise<void>>();
+  /** Attempts not over yet: handlers running, or outcomes being written. */
+  private readonly unsettled = new Map<string, LiveAttempt>();
+  /** Resolved when no attempt is left unsettled (shutdown waits for it). */
+  private allSettledWaiters: (() => void)[] = [];
   private started = false;
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
@@ -205,12 +209,11 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
       { live_attempts: inFlight },
       'worker stopping: no new claims, waiting for live attempts',
     );
-    const allSettled = (): Promise<unknown> => Promise.allSettled([...this.settled.values()]);
-    await Promise.race([allSettled(), graceOver]);
+    await Promise.race([this.allSettled(), graceOver]);
     if (this.live.size > 0) {
       this.logger.warn({ live_attempts: this.live.size }, 'grace period over: releasing unfinished attempts');
       for (const attempt of this.live.values()) attempt.abort(new WorkerShutdownError());
-      await Promise.race([allSettled(), wait(RELEASE_WRITE_MS)]);
+      await Promise.race([this.allSettled(), wait(RELEASE_WRITE_MS)]);
     }
     timers.abort();
     this.stopInterval(HEARTBEAT_INTERVAL);
@@ -249,38 +252,51 @@ export class ClaimLoopService implements BeforeApplicationShutdown {
       return 0;
     }
     this.queueMayHaveMore = jobs.length === free;
-    for (const job of jobs) {
-      this.metrics.attemptClaimed(Math.max(0, job.claimLatencyMs) / 1000);
-      this.start(new LiveAttempt(job, sentAt, this.config.leaseMs));
+    const attempts = jobs.map((job) => new LiveAttempt(job, sentAt, this.config.leaseMs));
+    for (const attempt of attempts) {
+      this.metrics.attemptClaimed(Math.max(0, attempt.job.claimLatencyMs) / 1000);
+      this.live.set(attempt.job.jobId, attempt);
+      this.unsettled.set(attempt.job.jobId, attempt);
     }
-    // Before returning, and so before any of these handlers runs: one may block the thread for good.
+    // Before any of these handlers runs: one may block the thread for good.
     this.publishLeases();
+    this.runner.runAll(attempts, this);
     return jobs.length;
   }
 
-  private start(attempt: LiveAttempt): void {
+  /**
+   * The slot of `attempt` is free once its handler is done; its outcome is written meanwhile (pipelining),
+   * and `unsettled` keeps the attempt until that write has landed.
+   */
+  handlerDone(attempt: LiveAttempt): void {
     const { jobId } = attempt.job;
-    this.live.set(jobId, attempt);
-    // The slot is free once the handler is done; its outcome is written meanwhile (pipelining), and
-    // `settled` tracks the attempt until that write has landed.
-    const freeSlot = (): void => {
-      if (this.live.get(jobId) !== attempt) return;
-      this.live.delete(jobId);
-      this.publishLeasesSoon();
-      if (this.queueMayHaveMore) this.wake();
-    };
-    const settled = this.runner.run(attempt, freeSlot).finally(() => {
-      freeSlot();
-      this.settled.delete(jobId);
-      if (this.queueMayHaveMore) this.wake();
-    });
-    this.settled.set(jobId, settled);
+    if (this.live.get(jobId) !== attempt) return;
+    this.live.delete(jobId);
+    this.publishLeasesSoon();
+    if (this.queueMayHaveMore) this.wake();
+  }
+
+  attemptOver(attempt: LiveAttempt): void {
+    this.handlerDone(attempt);
+    const { jobId } = attempt.job;
+    if (this.unsettled.get(jobId) === attempt) this.unsettled.delete(jobId);
+    if (this.unsettled.size === 0 && this.allSettledWaiters.length > 0) {
+      const waiters = this.allSettledWaiters;
+      this.allSettledWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    if (this.queueMayHaveMore) this.wake();
+  }
+
+  private allSettled(): Promise<void> {
+    if (this.unsettled.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.allSettledWaiters.push(resolve));
   }
 
   /** Free slots, also bounded so that outcomes waiting to be written never exceed one per slot. */
   private freeSlots(): number {
     const { workerConcurrency } = this.config;
-    return Math.min(workerConcurrency - this.live.size, 2 * workerConcurrency - this.settled.size);
+    return Math.min(workerConcurrency - this.live.size, 2 * workerConcurrency - this.unsettled.size);
   }
 
   private async sleepUntilWoken(): Promise<void> {

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { HandlerRegistry } from '../handlers/handler-registry';
-import { PermanentJobError, type JobContext, type JobHandler } from '../handlers/job-handler';
+import { PermanentJobError, type JobContext, type JobLogger } from '../handlers/job-handler';
 import { LOGGER, type Logger } from '../logging/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { AttemptOutcome } from '../persistence/job-state';
@@ -17,21 +17,87 @@ import {
   requestedRetryDelayMs,
   toJobError,
 } from './attempt-errors';
-import { AttemptRecorder } from './attempt-recorder.service';
-import type { LiveAttempt } from './live-attempt';
+import { AttemptRecorder, type CompletionSink, type CompletionWrite } from './attempt-recorder.service';
+import type { AbortListener, AttemptGroup, AttemptSlots, LiveAttempt } from './live-attempt';
 import { decideAfterFailure, retryDelayMs } from './retry-policy';
 
-type Execution =
-  | { kind: 'returned'; result: unknown }
-  | { kind: 'threw'; error: unknown }
-  | { kind: 'aborted'; reason: unknown };
+/**
+ * Attempts started together with the same timeout_ms share one timer (a claim's jobs usually all do): at
+ * the timeout it aborts those whose handlers are still running, and it is cleared once none is.
+ */
+class TimeoutGroup implements AttemptGroup {
+  private readonly attempts: LiveAttempt[] = [];
+  private running = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    readonly timeoutMs: number,
+    readonly slots: AttemptSlots,
+  ) {
+    this.timer = setTimeout(() => this.expire(), timeoutMs);
+  }
+
+  add(attempt: LiveAttempt): void {
+    this.attempts.push(attempt);
+    this.running++;
+  }
+
+  /** One of the group's handlers settled. */
+  handlerSettled(): void {
+    if (--this.running > 0) return;
+    clearTimeout(this.timer);
+    this.attempts.length = 0;
+  }
+
+  private expire(): void {
+    for (const attempt of this.attempts) {
+      if (!attempt.handlerSettled) attempt.abort(new AttemptTimeoutError(this.timeoutMs));
+    }
+  }
+}
+
+/** What a handler gets besides its payload; its logger is made only if the handler uses it. */
+class HandlerContext implements JobContext {
+  readonly jobId: string;
+  readonly attempt: number;
+  private log: JobLogger | undefined;
+
+  constructor(
+    private readonly live: LiveAttempt,
+    private readonly runner: JobRunner,
+  ) {
+    this.jobId = live.job.jobId;
+    this.attempt = live.job.attempt;
+  }
+
+  get signal(): AbortSignal {
+    return this.live.signal;
+  }
+
+  get logger(): JobLogger {
+    if (!this.log) {
+      const log = (): Logger => this.runner.attemptLogger(this.live);
+      this.log = {
+        info: (message, fields) => log().info(fields ?? {}, message),
+        warn: (message, fields) => log().warn(fields ?? {}, message),
+        error: (message, fields) => log().error(fields ?? {}, message),
+      };
+    }
+    return this.log;
+  }
+}
 
 /**
- * Runs one attempt: calls the handler with an AbortSignal, bounds it by timeout_ms, and records the
- * outcome. A handler failure is an outcome, never a crash: run() never rejects.
+ * Runs attempts: calls each handler with an AbortSignal, bounds it by timeout_ms, and records the outcome.
+ * A handler failure is an outcome, never a crash. Every attempt of a busy worker passes through here, so
+ * the path of an attempt that succeeds is a few method calls on the attempt itself: no async function, no
+ * promise or closure of its own unless its handler returns a promise.
  */
 @Injectable()
-export class JobRunner {
+export class JobRunner implements CompletionSink {
+  /** Settles an attempt's handler as soon as the attempt is aborted: one that ignores its signal frees its slot. */
+  private readonly abortedWhileRunning: AbortListener = (attempt, reason) => this.aborted(attempt, reason);
+
   constructor(
     private readonly registry: HandlerRegistry,
     private readonly recorder: AttemptRecorder,
@@ -47,92 +113,86 @@ export class JobRunner {
     return this.registry.types();
   }
 
-  /**
-   * Runs the attempt and records its outcome. `onHandlerDone` is called as soon as the handler has
-   * settled (or been abandoned), before the outcome is written, so the caller can reuse the slot while
-   * the write is in flight.
-   */
-  async run(attempt: LiveAttempt, onHandlerDone: () => void = () => undefined): Promise<void> {
-    const { job } = attempt;
-    let log: Logger | undefined;
-    // Most attempts never log at the usual levels: build the child logger only when something is said.
-    const logger = (): Logger => (log ??= this.logger.child(attempt.logFields(this.config.workerId)));
-    const debug = this.logger.isLevelEnabled('debug');
-    if (debug) logger().debug('attempt started');
-    const started = performance.now();
-    const registered = this.registry.get(job.jobType);
-    const execution: Execution = registered
-      ? await this.execute(registered.handler, attempt, logger)
-      : {
-          kind: 'threw',
-          error: new PermanentJobError(`No handler is registered for "${job.jobType}"`, 'unknown_job_type'),
-        };
-    const seconds = (performance.now() - started) / 1000;
-    onHandlerDone();
-    try {
-      const outcome = await this.record(attempt, execution, logger);
-      if (debug) logger().debug({ outcome, duration_ms: Math.round(seconds * 1000) }, 'attempt finished');
-      this.metrics.attemptFinished(job.jobType, outcome, seconds);
-    } catch (error) {
-      logger().error({ err: error }, 'could not record the outcome of an attempt');
-    }
+  /** The attempt's own logger (its job, attempt and worker on every line), made on first use. */
+  attemptLogger(attempt: LiveAttempt): Logger {
+    return (attempt.logger ??= this.logger.child(attempt.logFields(this.config.workerId)));
   }
 
   /**
-   * Calls the handler once the current turn of the event loop is over (the claim loop publishes the new
-   * leases to the watchdog first) and settles with what became of it. Every attempt of a busy worker
-   * passes through here, so it is one promise and a few closures, not an async function racing others.
+   * Runs the attempts one claim took, calling their handlers now, and tells `slots` of each: when its
+   * handler is done (before the outcome is written, so the slot can be reused while the write is in
+   * flight) and when it is over. The caller publishes the new leases to the watchdog first: a handler
+   * may block the thread for good.
    */
-  private execute(handler: JobHandler, attempt: LiveAttempt, log: () => Logger): Promise<Execution> {
-    const { job } = attempt;
-    return new Promise<Execution>((settle) => {
-      let settled = false;
-      const finish = (execution: Execution): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        attempt.onAbort(undefined);
-        settle(execution);
-      };
-      const failed = (error: unknown): void =>
-        finish(attempt.aborted ? { kind: 'aborted', reason: attempt.abortReason } : { kind: 'threw', error });
-      const timer = setTimeout(() => attempt.abort(new AttemptTimeoutError(job.timeoutMs)), job.timeoutMs);
-      // Settles as soon as the attempt is aborted, so a handler that ignores its signal cannot hold the slot.
-      attempt.onAbort((reason) => finish({ kind: 'aborted', reason }));
-      if (attempt.aborted) {
-        finish({ kind: 'aborted', reason: attempt.abortReason });
-        return;
+  runAll(attempts: readonly LiveAttempt[], slots: AttemptSlots): void {
+    let group: TimeoutGroup | undefined;
+    let others: Map<number, TimeoutGroup> | undefined;
+    for (const attempt of attempts) {
+      const { timeoutMs } = attempt.job;
+      if (group?.timeoutMs !== timeoutMs) {
+        others ??= new Map();
+        if (group) others.set(group.timeoutMs, group);
+        group = others.get(timeoutMs) ?? new TimeoutGroup(timeoutMs, slots);
       }
-      queueMicrotask(() => {
-        // Aborted before it began: the handler is not called at all.
-        if (settled) return;
-        let running: unknown;
-        try {
-          running = handler.run(job.payload, handlerContext(attempt, log));
-        } catch (error) {
-          failed(error);
-          return;
-        }
-        Promise.resolve(running).then((result) => finish({ kind: 'returned', result }), failed);
-      });
-    });
+      group.add(attempt);
+      attempt.group = group;
+    }
+    for (const attempt of attempts) this.start(attempt);
   }
 
-  /** Writes the outcome and returns it; `lost` when nothing could be written for the attempt. */
-  private async record(
-    attempt: LiveAttempt,
-    execution: Execution,
-    log: () => Logger,
-  ): Promise<AttemptOutcome> {
+  private start(attempt: LiveAttempt): void {
     const { job } = attempt;
-    if (execution.kind === 'returned') {
-      // Serialised once, here: a value that is not JSON, or that PostgreSQL cannot store, fails this
-      // attempt on its own instead of the completion statement it would share with other jobs.
-      let resultJson: string;
-      try {
-        resultJson = JSON.stringify(execution.result ?? null) ?? 'null';
-      } catch (error) {
-        return this.recordFailure(
+    if (this.logger.isLevelEnabled('debug')) this.attemptLogger(attempt).debug('attempt started');
+    attempt.handlerStartedAt = performance.now();
+    const registered = this.registry.get(job.jobType);
+    if (!registered) {
+      return this.threw(
+        attempt,
+        new PermanentJobError(`No handler is registered for "${job.jobType}"`, 'unknown_job_type'),
+      );
+    }
+    // Aborted before it began: the handler is not called at all.
+    if (attempt.aborted) return this.aborted(attempt, attempt.abortReason!);
+    attempt.onAbort(this.abortedWhileRunning);
+    let running: unknown;
+    try {
+      running = registered.handler.run(job.payload, new HandlerContext(attempt, this));
+      if (!isThenable(running)) return this.returned(attempt, running);
+    } catch (error) {
+      return this.threw(attempt, error);
+    }
+    Promise.resolve(running).then(
+      (result) => this.returned(attempt, result),
+      (error) => this.threw(attempt, error),
+    );
+  }
+
+  /**
+   * Marks the handler of `attempt` settled; false when it already was (a handler that settles after its
+   * attempt was aborted, or twice). Frees the attempt's slot.
+   */
+  private settle(attempt: LiveAttempt): boolean {
+    if (attempt.handlerSettled) return false;
+    attempt.handlerSettled = true;
+    attempt.handlerSeconds = (performance.now() - attempt.handlerStartedAt) / 1000;
+    attempt.onAbort(undefined);
+    const group = attempt.group!;
+    group.handlerSettled();
+    group.slots.handlerDone(attempt);
+    return true;
+  }
+
+  private returned(attempt: LiveAttempt, result: unknown): void {
+    if (!this.settle(attempt)) return;
+    // Serialised once, here: a value that is not JSON, or that PostgreSQL cannot store, fails this
+    // attempt on its own instead of the completion statement it would share with other jobs.
+    let resultJson: string;
+    try {
+      resultJson = JSON.stringify(result ?? null) ?? 'null';
+    } catch (error) {
+      return this.writeSlowly(
+        attempt,
+        this.recordFailure(
           attempt,
           AttemptOutcome.Failed,
           toJobError(
@@ -141,60 +201,106 @@ export class JobRunner {
             }),
           ),
           false,
-          log,
-        );
-      }
-      const unstorable = unstorableJsonReason(resultJson);
-      const written = unstorable ? 'refused' : await this.recorder.complete(attempt, resultJson);
-      if (written === 'completed') {
-        this.metrics.jobFinished(job.jobType, 'completed');
-        return AttemptOutcome.Succeeded;
-      }
-      if (written === 'refused') {
-        return this.recordFailure(
-          attempt,
-          AttemptOutcome.Failed,
-          {
-            code: 'result_not_storable',
-            message: `The handler's result cannot be stored: ${unstorable ?? 'the database refused it'}`,
-          },
-          false,
-          log,
-        );
-      }
-      log().warn('the attempt succeeded after its lease was lost; the result was not recorded');
+        ),
+      );
+    }
+    const unstorable = unstorableJsonReason(resultJson);
+    if (unstorable) return this.resultNotStorable(attempt, unstorable);
+    this.recorder.complete(attempt, resultJson, this);
+  }
+
+  /** The recorder's answer to a completion (see AttemptRecorder.complete). */
+  completionWritten(attempt: LiveAttempt, written: CompletionWrite): void {
+    if (written === 'completed') {
+      this.metrics.jobFinished(attempt.job.jobType, 'completed');
+      return this.over(attempt, AttemptOutcome.Succeeded);
+    }
+    if (written === 'refused') return this.resultNotStorable(attempt, 'the database refused it');
+    this.attemptLogger(attempt).warn(
+      'the attempt succeeded after its lease was lost; the result was not recorded',
+    );
+    this.over(attempt, AttemptOutcome.Lost);
+  }
+
+  private resultNotStorable(attempt: LiveAttempt, reason: string): void {
+    this.writeSlowly(
+      attempt,
+      this.recordFailure(
+        attempt,
+        AttemptOutcome.Failed,
+        { code: 'result_not_storable', message: `The handler's result cannot be stored: ${reason}` },
+        false,
+      ),
+    );
+  }
+
+  private threw(attempt: LiveAttempt, error: unknown): void {
+    // A handler that fails because its signal fired ends as what aborted it, not as its own error.
+    if (attempt.aborted) return this.aborted(attempt, attempt.abortReason!);
+    if (!this.settle(attempt)) return;
+    const permanent = isPermanentFailure(error);
+    if (!permanent) this.attemptLogger(attempt).warn({ err: error }, 'attempt failed');
+    this.writeSlowly(
+      attempt,
+      this.recordFailure(
+        attempt,
+        AttemptOutcome.Failed,
+        toJobError(error),
+        permanent,
+        requestedRetryDelayMs(error),
+      ),
+    );
+  }
+
+  private aborted(attempt: LiveAttempt, reason: Error): void {
+    if (!this.settle(attempt)) return;
+    this.writeSlowly(attempt, this.recordAborted(attempt, reason));
+  }
+
+  /** Ends the attempt once `writing` (an outcome other than a plain success) is written. */
+  private writeSlowly(attempt: LiveAttempt, writing: Promise<AttemptOutcome>): void {
+    writing.then(
+      (outcome) => this.over(attempt, outcome),
+      (error: unknown) => {
+        this.attemptLogger(attempt).error({ err: error }, 'could not record the outcome of an attempt');
+        attempt.group!.slots.attemptOver(attempt);
+      },
+    );
+  }
+
+  private over(attempt: LiveAttempt, outcome: AttemptOutcome): void {
+    if (this.logger.isLevelEnabled('debug')) {
+      this.attemptLogger(attempt).debug(
+        { outcome, duration_ms: Math.round(attempt.handlerSeconds * 1000) },
+        'attempt finished',
+      );
+    }
+    this.metrics.attemptFinished(attempt.job.jobType, outcome, attempt.handlerSeconds);
+    attempt.group!.slots.attemptOver(attempt);
+  }
+
+  private async recordAborted(attempt: LiveAttempt, reason: Error): Promise<AttemptOutcome> {
+    const { job } = attempt;
+    if (reason instanceof LeaseLostError) {
+      this.attemptLogger(attempt).warn(
+        { reason: reason.message },
+        'attempt aborted: lease lost, writing nothing for it',
+      );
       return AttemptOutcome.Lost;
     }
-    if (execution.kind === 'aborted') {
-      const reason = execution.reason;
-      if (reason instanceof LeaseLostError) {
-        log().warn({ reason: reason.message }, 'attempt aborted: lease lost, writing nothing for it');
-        return AttemptOutcome.Lost;
-      }
-      if (reason instanceof JobCancelledError) {
-        if (!(await this.recorder.cancel(attempt))) return AttemptOutcome.Lost;
-        this.metrics.jobFinished(job.jobType, 'cancelled');
-        log().info('attempt stopped: the job was cancelled');
-        return AttemptOutcome.Cancelled;
-      }
-      if (reason instanceof WorkerShutdownError) {
-        const released = await this.recorder.release(attempt, toJobError(reason));
-        log().info({ released }, 'attempt released at shutdown');
-        return AttemptOutcome.Interrupted;
-      }
-      const error = reason instanceof AttemptTimeoutError ? reason : new AttemptTimeoutError(job.timeoutMs);
-      return this.recordFailure(attempt, AttemptOutcome.TimedOut, toJobError(error), false, log);
+    if (reason instanceof JobCancelledError) {
+      if (!(await this.recorder.cancel(attempt))) return AttemptOutcome.Lost;
+      this.metrics.jobFinished(job.jobType, 'cancelled');
+      this.attemptLogger(attempt).info('attempt stopped: the job was cancelled');
+      return AttemptOutcome.Cancelled;
     }
-    const permanent = isPermanentFailure(execution.error);
-    if (!permanent) log().warn({ err: execution.error }, 'attempt failed');
-    return this.recordFailure(
-      attempt,
-      AttemptOutcome.Failed,
-      toJobError(execution.error),
-      permanent,
-      log,
-      requestedRetryDelayMs(execution.error),
-    );
+    if (reason instanceof WorkerShutdownError) {
+      const released = await this.recorder.release(attempt, toJobError(reason));
+      this.attemptLogger(attempt).info({ released }, 'attempt released at shutdown');
+      return AttemptOutcome.Interrupted;
+    }
+    const error = reason instanceof AttemptTimeoutError ? reason : new AttemptTimeoutError(job.timeoutMs);
+    return this.recordFailure(attempt, AttemptOutcome.TimedOut, toJobError(error), false);
   }
 
   private async recordFailure(
@@ -202,7 +308,6 @@ export class JobRunner {
     outcome: AttemptOutcome.Failed | AttemptOutcome.TimedOut,
     error: ReturnType<typeof toJobError>,
     permanent: boolean,
-    log: () => Logger,
     requestedDelayMs?: number,
   ): Promise<AttemptOutcome> {
     const { job } = attempt;
@@ -210,7 +315,7 @@ export class JobRunner {
     if (decideAfterFailure(failures, job.maxAttempts, permanent) === 'fail') {
       if (!(await this.recorder.fail(attempt, outcome, error))) return AttemptOutcome.Lost;
       this.metrics.jobFinished(job.jobType, 'failed');
-      log().info({ error }, 'job failed');
+      this.attemptLogger(attempt).info({ error }, 'job failed');
       return outcome;
     }
     // A delay the handler asked for (a server's Retry-After) replaces the backoff, within the same cap.
@@ -219,26 +324,16 @@ export class JobRunner {
         ? retryDelayMs(failures, this.config.retryBaseMs, this.config.retryMaxMs)
         : Math.min(requestedDelayMs, this.config.retryMaxMs);
     if (!(await this.recorder.scheduleRetry(attempt, outcome, error, delayMs))) return AttemptOutcome.Lost;
-    log().info({ error, retry_in_ms: delayMs }, 'attempt failed; retry scheduled');
+    this.attemptLogger(attempt).info({ error, retry_in_ms: delayMs }, 'attempt failed; retry scheduled');
     return outcome;
   }
 }
 
-/** What a handler gets besides its payload; its logger is made only if the handler uses it. */
-function handlerContext(attempt: LiveAttempt, log: () => Logger): JobContext {
-  let logger: JobContext['logger'] | undefined;
-  return {
-    jobId: attempt.job.jobId,
-    attempt: attempt.job.attempt,
-    get signal() {
-      return attempt.signal;
-    },
-    get logger() {
-      return (logger ??= {
-        info: (message, fields) => log().info(fields ?? {}, message),
-        warn: (message, fields) => log().warn(fields ?? {}, message),
-        error: (message, fields) => log().error(fields ?? {}, message),
-      });
-    },
-  };
+/** A value to wait for: a promise or anything with a `then` method, as `await` sees it. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }

@@ -1,5 +1,24 @@
 import { performance } from 'node:perf_hooks';
+import type { Logger } from '../logging/logger';
 import type { AttemptRef, ClaimedJob } from '../persistence/job.repository';
+
+/** What the claim loop is told of each attempt it handed to the runner. */
+export interface AttemptSlots {
+  /** The handler settled (or was abandoned): its slot can take another job while the outcome is written. */
+  handlerDone(attempt: LiveAttempt): void;
+  /** The outcome was written, or is known to be lost: nothing more happens to the attempt. Called once. */
+  attemptOver(attempt: LiveAttempt): void;
+}
+
+/** What attempts started together share in the runner: their timeout timer, and whom to tell (see JobRunner). */
+export interface AttemptGroup {
+  readonly slots: AttemptSlots;
+  /** One of the group's handlers settled. */
+  handlerSettled(): void;
+}
+
+/** Told when an attempt is aborted; one function serves every attempt, so it is given the attempt. */
+export type AbortListener = (attempt: LiveAttempt, reason: Error) => void;
 
 export interface AttemptLogFields {
   job_id: string;
@@ -17,8 +36,22 @@ export class LiveAttempt {
   /** Made when the handler first reads its signal: most handlers never do, and one per job costs. */
   private controller: AbortController | undefined;
   private reason: Error | undefined;
-  private abortListener: ((reason: Error) => void) | undefined;
+  private abortListener: AbortListener | undefined;
   private deadline: number;
+  /**
+   * What the runner keeps of the attempt while it runs (see JobRunner): on the attempt itself, not in
+   * closures and promises of its own, because a busy worker runs tens of thousands of attempts a second
+   * and their garbage was a third of its CPU time.
+   */
+  handlerStartedAt = 0;
+  /** How long the handler ran, in seconds; set once it settled. */
+  handlerSeconds = 0;
+  /** True once the handler returned, threw, or was abandoned because the attempt was aborted. */
+  handlerSettled = false;
+  /** The runner's group of the attempts started with this one; set before its handler is called. */
+  group: AttemptGroup | undefined;
+  /** The attempt's logger, made the first time something is logged about it (most attempts never are). */
+  logger: Logger | undefined;
 
   constructor(
     readonly job: ClaimedJob,
@@ -61,7 +94,7 @@ export class LiveAttempt {
   }
 
   /** The one listener told of the abort (the runner's); undefined removes it. */
-  onAbort(listener: ((reason: Error) => void) | undefined): void {
+  onAbort(listener: AbortListener | undefined): void {
     this.abortListener = listener;
   }
 
@@ -89,7 +122,7 @@ export class LiveAttempt {
     if (this.reason) return;
     this.reason = reason;
     this.controller?.abort(reason);
-    this.abortListener?.(reason);
+    this.abortListener?.(this, reason);
   }
 }
 

@@ -132,6 +132,32 @@ describe('a job through the API and a worker (APP_ROLE=all)', () => {
     }
   });
 
+  it('times out each attempt at its own timeout_ms when one claim takes jobs of different timeouts', async () => {
+    // One statement creates them, so one claim takes all three; attempts claimed together share a timer
+    // per timeout, and each must still stop at its own.
+    const { body } = await request(app.getHttpServer())
+      .post('/jobs/batch')
+      .send({
+        jobs: [
+          { job_type: 'sleep', payload: { ms: 10_000 }, timeout_ms: 200, max_attempts: 1 },
+          { job_type: 'sleep', payload: { ms: 1_200 }, timeout_ms: 10_000, max_attempts: 1 },
+          { job_type: 'sleep', payload: { ms: 10_000 }, timeout_ms: 2_500, max_attempts: 1 },
+        ],
+      })
+      .expect(201);
+    const [short, enough, longer] = await Promise.all(body.items.map((item: Job) => finished(item.job_id)));
+    const ranMs = (job: Job): number =>
+      Date.parse(job.attempt_history[0].finished_at) - Date.parse(job.attempt_history[0].started_at);
+    expect([short.state, short.error.code]).toEqual(['failed', 'timeout']);
+    expect(ranMs(short)).toBeGreaterThanOrEqual(200);
+    expect(ranMs(short)).toBeLessThan(2_000);
+    expect(enough.state).toBe('completed');
+    expect(enough.result.slept_ms).toBeGreaterThanOrEqual(1_200);
+    expect([longer.state, longer.error.code]).toEqual(['failed', 'timeout']);
+    expect(ranMs(longer)).toBeGreaterThanOrEqual(2_500);
+    expect(ranMs(longer)).toBeLessThan(6_000);
+  });
+
   it('reports what it did in /metrics', async () => {
     const created = await request(app.getHttpServer()).post('/jobs').send({ job_type: 'noop' }).expect(201);
     await finished(created.body.job_id);
