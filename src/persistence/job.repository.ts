@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomFillSync } from 'node:crypto';
-import { types, type CustomTypesConfig, type Pool, type PoolClient } from 'pg';
+import { types, type CustomTypesConfig, type Pool, type PoolClient, type QueryResultRow } from 'pg';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
@@ -342,17 +342,8 @@ export class JobRepository {
     leaseMs: number,
     jobTypes: readonly string[],
   ): Promise<ClaimedJob[]> {
-    const rows = await this.prepared('claim-due', SQL.CLAIM_DUE, [limit, workerId, leaseMs, jobTypes]);
-    return rows.map((row) => ({
-      jobId: row.job_id as string,
-      jobType: row.job_type as string,
-      payload: row.payload as Record<string, unknown>,
-      attempt: row.attempts as number,
-      failedAttempts: row.failed_attempts as number,
-      maxAttempts: row.max_attempts as number,
-      timeoutMs: row.timeout_ms as number,
-      claimLatencyMs: row.claim_latency_ms as number,
-    }));
+    // The statement names its columns as ClaimedJob's fields (see CLAIMED_COLUMNS).
+    return this.prepared<ClaimedJob>('claim-due', SQL.CLAIM_DUE, [limit, workerId, leaseMs, jobTypes]);
   }
 
   /**
@@ -693,17 +684,17 @@ export class JobRepository {
    * hands each transaction to any server session (PgBouncer before 1.21) loses named statements between
    * transactions ("prepared statement ... does not exist", or "already exists" in the next session).
    */
-  private async prepared(
+  private async prepared<Row extends object = RawRow>(
     name: string,
     text: string,
     values: unknown[],
     pool: Pool = this.pool,
     rowTypes?: CustomTypesConfig,
-  ): Promise<RawRow[]> {
+  ): Promise<Row[]> {
     const statement = this.database.preparedStatements
       ? { name, text, values, types: rowTypes }
       : { text, values, types: rowTypes };
-    return this.guard(async () => (await pool.query<RawRow>(statement)).rows);
+    return this.guard(async () => (await pool.query<Row & QueryResultRow>(statement)).rows);
   }
 
   /** Other statements go straight to the pg pool too: plain rows, no ORM work per call. */
