@@ -41,11 +41,8 @@ export async function validateDto<T extends object>(
     return { value: new dto(), problems: [problem] };
   }
   const fields = plain as Record<string, unknown>;
-  if ((dto as Partial<PlainCheck> & Type<T>).acceptsPlain?.(fields)) {
-    return { value: Object.assign(new dto(), fields), problems: [] };
-  }
-  // A DTO without fields given none: nothing to check (the payload of a job type that takes none).
-  if (!hasDecoratedFields(dto) && Object.keys(fields).length === 0) return { value: new dto(), problems: [] };
+  const accepted = acceptedQuickly(dto, fields);
+  if (accepted) return { value: accepted, problems: [] };
   const instance = toInstance(dto, fields);
   const errors = await validate(instance, {
     whitelist: true,
@@ -64,6 +61,24 @@ export async function validateDto<T extends object>(
     value: instance,
     problems: [...unseen.map((key) => unknownField(prefix, key)), ...flattenValidationErrors(errors, prefix)],
   };
+}
+
+/**
+ * The DTO instance for `plain` when the quick checks accept it (the DTO's `acceptsPlain`, or a DTO without
+ * fields given none: the payload of a job type that takes none), else undefined, and validateDto decides.
+ * Synchronous and allocation-free but for the instance: a batch of a thousand jobs checks each this way.
+ */
+export function acceptedQuickly<T extends object>(dto: Type<T>, plain: unknown): T | undefined {
+  if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) return undefined;
+  const fields = plain as Record<string, unknown>;
+  if ((dto as Partial<PlainCheck> & Type<T>).acceptsPlain?.(fields)) return Object.assign(new dto(), fields);
+  if (!hasDecoratedFields(dto) && hasNoOwnKeys(fields)) return new dto();
+  return undefined;
+}
+
+function hasNoOwnKeys(object: object): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return false;
+  return true;
 }
 
 /**

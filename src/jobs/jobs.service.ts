@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { validateDto } from '../common/dto-validation';
+import { acceptedQuickly, validateDto } from '../common/dto-validation';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { HandlerRegistry, type JobTypeDescription } from '../handlers/handler-registry';
@@ -104,6 +104,11 @@ export class JobsService {
     const problems: FieldError[] = [];
     const jobs: CreateJobDto[] = [];
     for (const [index, item] of items.entries()) {
+      const accepted = this.acceptedQuickly(item);
+      if (accepted) {
+        jobs.push(accepted);
+        continue;
+      }
       const { value: job, problems: itemProblems } = await validateDto(CreateJobDto, item);
       // The payload can only be checked against a valid job type; then both kinds of problem are listed.
       if (!itemProblems.some((problem) => problem.field === 'job_type' || problem.field === 'payload')) {
@@ -117,6 +122,18 @@ export class JobsService {
     }
     if (problems.length > 0) throw new RequestValidationError(problems);
     return jobs.map((job) => this.toNewJob(job, null, null));
+  }
+
+  /**
+   * The item as a job when every check accepts it at once, as most items of a batch are; undefined when one
+   * cannot tell, and the item goes through the full checks, which also name its problems.
+   */
+  private acceptedQuickly(item: unknown): CreateJobDto | undefined {
+    const job = acceptedQuickly(CreateJobDto, item);
+    if (!job || this.registry.payloadProblemsQuickly(job.job_type, job.payload ?? {})?.length !== 0) {
+      return undefined;
+    }
+    return job.callback_url === undefined || this.validateCallbackUrl(job).length === 0 ? job : undefined;
   }
 
   /**
@@ -253,8 +270,12 @@ export class JobsService {
     if (!this.registry.get(jobType)) throw new JobTypeNotFoundError(jobType, this.registry.types());
   }
 
-  private validatePayload(body: CreateJobDto): Promise<FieldError[]> {
-    return this.registry.validatePayload(body.job_type, body.payload ?? {});
+  private async validatePayload(body: CreateJobDto): Promise<FieldError[]> {
+    const payload = body.payload ?? {};
+    return (
+      this.registry.payloadProblemsQuickly(body.job_type, payload) ??
+      this.registry.validatePayload(body.job_type, payload)
+    );
   }
 
   /** A callback_url must be one this deployment may call: the rules of HTTP targets (HTTP_TARGET_ALLOW). */
