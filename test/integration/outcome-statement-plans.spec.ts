@@ -27,9 +27,9 @@ describe('writing the outcomes of attempts', () => {
       for (const count of [1, 500]) {
         const attempts = claimed.slice(0, count);
         const done = JSON.stringify(
-          attempts.map((job) => ({ job_id: job.job_id, attempt: job.attempts, result: {} })),
+          attempts.map((job) => ({ job_id: job.jobId, attempt: job.attempt, result: {} })),
         );
-        const live = JSON.stringify(attempts.map((job) => ({ job_id: job.job_id, attempt: job.attempts })));
+        const live = JSON.stringify(attempts.map((job) => ({ job_id: job.jobId, attempt: job.attempt })));
         for (const statement of [
           `EXECUTE complete_attempts('w', ${client.escapeLiteral(done)})`,
           `EXECUTE renew_leases('w', ${client.escapeLiteral(live)}, 60000)`,
@@ -43,7 +43,7 @@ describe('writing the outcomes of attempts', () => {
       }
       // And they still do what they say: each attempt's outcome written once.
       const done = JSON.stringify(
-        claimed.map((job) => ({ job_id: job.job_id, attempt: job.attempts, result: {} })),
+        claimed.map((job) => ({ job_id: job.jobId, attempt: job.attempt, result: {} })),
       );
       const { rows: completed } = await client.query(MARK_COMPLETED, ['w', done]);
       expect(completed).toHaveLength(500);
