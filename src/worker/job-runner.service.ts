@@ -157,14 +157,18 @@ export class JobRunner implements CompletionSink {
     let running: unknown;
     try {
       running = registered.handler.run(job.payload, new HandlerContext(attempt, this));
-      if (!isThenable(running)) return this.returned(attempt, running);
+      if (isThenable(running)) {
+        Promise.resolve(running).then(
+          (result) => this.returned(attempt, result),
+          (error) => this.threw(attempt, error),
+        );
+        return;
+      }
     } catch (error) {
       return this.threw(attempt, error);
     }
-    Promise.resolve(running).then(
-      (result) => this.returned(attempt, result),
-      (error) => this.threw(attempt, error),
-    );
+    // Outside the try: only the handler's own errors are its attempt's failure.
+    this.returned(attempt, running);
   }
 
   /**
