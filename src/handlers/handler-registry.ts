@@ -103,6 +103,7 @@ export class HandlerRegistry implements OnModuleInit {
 /** A @JobHandler provider: its payload DTO, then the checks a DTO cannot express. */
 function providerHandler(options: JobHandlerOptions, handler: JobHandler): RegisteredHandler {
   const dto = options.payload;
+  const checked = (value: object): FieldProblem[] => handler.checkPayload?.(value) ?? [];
   return {
     handler,
     description: options.description,
@@ -110,14 +111,12 @@ function providerHandler(options: JobHandlerOptions, handler: JobHandler): Regis
     validatePayload: async (payload) => {
       if (!dto) return [];
       const { value, problems } = await validateDto(dto, payload, 'payload');
-      if (problems.length > 0 || !handler.checkPayload) return problems;
-      return handler.checkPayload(value);
+      return problems.length > 0 ? problems : checked(value);
     },
     payloadProblemsQuickly: (payload) => {
       if (!dto) return [];
       const value = acceptedQuickly(dto, payload);
-      if (!value) return undefined;
-      return handler.checkPayload ? handler.checkPayload(value) : [];
+      return value && checked(value);
     },
   };
 }

@@ -40,6 +40,7 @@ class TimeoutGroup implements AttemptGroup {
   add(attempt: LiveAttempt): void {
     this.attempts.push(attempt);
     this.running++;
+    attempt.group = this;
   }
 
   /** One of the group's handlers settled. */
@@ -125,17 +126,12 @@ export class JobRunner implements CompletionSink {
    * may block the thread for good.
    */
   runAll(attempts: readonly LiveAttempt[], slots: AttemptSlots): void {
-    let group: TimeoutGroup | undefined;
-    let others: Map<number, TimeoutGroup> | undefined;
+    const groups = new Map<number, TimeoutGroup>();
     for (const attempt of attempts) {
       const { timeoutMs } = attempt.job;
-      if (group?.timeoutMs !== timeoutMs) {
-        others ??= new Map();
-        if (group) others.set(group.timeoutMs, group);
-        group = others.get(timeoutMs) ?? new TimeoutGroup(timeoutMs, slots);
-      }
+      let group = groups.get(timeoutMs);
+      if (!group) groups.set(timeoutMs, (group = new TimeoutGroup(timeoutMs, slots)));
       group.add(attempt);
-      attempt.group = group;
     }
     for (const attempt of attempts) this.start(attempt);
   }
