@@ -17,8 +17,6 @@ import { LiveAttempt, selfFenceMarginMs, type AttemptSlots } from './live-attemp
 
 const POLL_INTERVAL = 'worker-poll';
 const HEARTBEAT_INTERVAL = 'worker-heartbeat';
-const SELF_FENCE_INTERVAL = 'worker-self-fence';
-const SELF_FENCE_CHECK_MS = 50;
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 const MAX_FUTURE_WAKES = 1_000;
 /**
@@ -56,6 +54,10 @@ export class ClaimLoopService implements BeforeApplicationShutdown, AttemptSlots
   private wakeTimer: NodeJS.Timeout | undefined;
   private wakeTimerAt = 0;
   private leasesPublishScheduled = false;
+  /** Runs self-fencing when the earliest unfenced lease reaches its margin; unset while no lease is held. */
+  private fenceTimer: NodeJS.Timeout | undefined;
+  private fenceTimerAt = 0;
+  private fencingStopped = false;
 
   constructor(
     private readonly repository: JobRepository,
@@ -88,10 +90,6 @@ export class ClaimLoopService implements BeforeApplicationShutdown, AttemptSlots
       HEARTBEAT_INTERVAL,
       setInterval(() => void this.heartbeat(), leaseMs / 3),
     );
-    this.scheduler.addInterval(
-      SELF_FENCE_INTERVAL,
-      setInterval(() => this.selfFence(), SELF_FENCE_CHECK_MS),
-    );
     this.notifications.onJobsDue((dueAtMs) => this.wakeAt(dueAtMs));
     this.notifications.onCancelRequested((jobId) => this.cancelRequested(jobId));
     this.logger.info(
@@ -119,9 +117,40 @@ export class ClaimLoopService implements BeforeApplicationShutdown, AttemptSlots
     this.live.get(jobId)?.abort(new JobCancelledError());
   }
 
+  /**
+   * Tells the watchdog the earliest deadline of the leases not fenced yet, and arms the self-fencing for
+   * it. Both sleep while no lease is held.
+   */
   private publishLeases(): void {
     this.leasesPublishScheduled = false;
-    this.watchdog.leasesChanged(this.earliestLeaseDeadline());
+    const earliest = this.earliestLeaseDeadline();
+    this.watchdog.leasesChanged(earliest);
+    this.armFence(earliest);
+  }
+
+  /**
+   * Arms the self-fencing for the lease ending at `earliestDeadline` (performance.now() clock): it runs
+   * once that lease is within the margin of its end. A timer set for an earlier time is kept; it finds
+   * nothing to stop then and arms itself again.
+   */
+  private armFence(earliestDeadline: number | undefined): void {
+    if (earliestDeadline === undefined || this.fencingStopped) {
+      clearTimeout(this.fenceTimer);
+      this.fenceTimer = undefined;
+      return;
+    }
+    const fenceAt = earliestDeadline - selfFenceMarginMs(this.config.leaseMs);
+    if (this.fenceTimer && this.fenceTimerAt <= fenceAt) return;
+    clearTimeout(this.fenceTimer);
+    this.fenceTimerAt = fenceAt;
+    this.fenceTimer = setTimeout(
+      () => {
+        this.fenceTimer = undefined;
+        this.selfFence();
+      },
+      Math.max(0, fenceAt - performance.now()),
+    );
+    this.fenceTimer.unref();
   }
 
   /**
@@ -217,7 +246,8 @@ export class ClaimLoopService implements BeforeApplicationShutdown, AttemptSlots
     }
     timers.abort();
     this.stopInterval(HEARTBEAT_INTERVAL);
-    this.stopInterval(SELF_FENCE_INTERVAL);
+    this.fencingStopped = true;
+    clearTimeout(this.fenceTimer);
     this.logger.info('worker stopped');
   }
 
@@ -332,7 +362,11 @@ export class ClaimLoopService implements BeforeApplicationShutdown, AttemptSlots
     }
   }
 
-  /** Aborts attempts whose lease is about to run out without a renewal (database unreachable, loop stalled). */
+  /**
+   * Aborts attempts whose lease is about to run out without a renewal (database unreachable, loop stalled),
+   * then publishes the leases left: the watchdog takes a deadline that does not move as the sign that the
+   * loop has stopped turning.
+   */
   private selfFence(): void {
     const margin = selfFenceMarginMs(this.config.leaseMs);
     for (const attempt of this.live.values()) {

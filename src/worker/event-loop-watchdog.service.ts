@@ -5,30 +5,47 @@ import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { selfFenceMarginMs } from './live-attempt';
 
-const TICK_MS = 25;
+/** The value of the deadline cell that tells the watchdog thread to end. */
+const STOP = -1n;
 
 /**
- * Runs on its own thread, so it keeps running when the main event loop does not. It reads the two
- * numbers the main thread publishes (when it last ticked, and the earliest lease deadline it holds)
- * and kills the process outright if the loop has stalled while a lease is about to run out.
+ * Runs on its own thread, so it keeps running when the main event loop does not. It sleeps on the cell
+ * where the main thread publishes its earliest lease deadline (epoch ms; 0: no lease), and wakes when that
+ * cell changes or when the deadline is `killBeforeMs` away. A loop that turns stops that attempt itself
+ * (self-fencing, `fenceBeforeMs` before the deadline) and so publishes a later deadline, or none, before
+ * that moment. The same deadline still there means the loop has not turned since the attempt was due to be
+ * stopped: the process is killed before the lease runs out.
+ *
+ * Nothing here wakes while the worker holds no lease, and while it holds some the thread wakes only when
+ * they change: an idle worker spends no CPU on it.
  */
 const WATCHDOG_THREAD = `
 const { workerData } = require('node:worker_threads');
 const { performance } = require('node:perf_hooks');
 const { writeSync } = require('node:fs');
 const cells = new BigInt64Array(workerData.shared);
-setInterval(() => {
-  const now = performance.timeOrigin + performance.now();
-  const stalledFor = now - Number(Atomics.load(cells, 0));
-  const deadline = Number(Atomics.load(cells, 1));
-  if (deadline > 0 && stalledFor > workerData.stallMs && now >= deadline - workerData.killBeforeMs) {
-    writeSync(2, JSON.stringify({
-      level: 60, time: new Date().toISOString(), service: 'job-service',
-      msg: 'event loop blocked for ' + Math.round(stalledFor) + ' ms while holding leases: ending the process before they expire',
-    }) + '\\n');
-    process.kill(process.pid, 'SIGKILL');
+const { killBeforeMs, fenceBeforeMs } = workerData;
+for (;;) {
+  const deadline = Atomics.load(cells, 0);
+  if (deadline === ${STOP}n) break;
+  if (deadline === 0n) {
+    Atomics.wait(cells, 0, deadline);
+    continue;
   }
-}, ${TICK_MS});
+  const now = performance.timeOrigin + performance.now();
+  const killAt = Number(deadline) - killBeforeMs;
+  if (now < killAt) {
+    Atomics.wait(cells, 0, deadline, killAt - now);
+    continue;
+  }
+  const blockedFor = now - (Number(deadline) - fenceBeforeMs);
+  writeSync(2, JSON.stringify({
+    level: 60, time: new Date().toISOString(), service: 'job-service',
+    msg: 'event loop blocked for ' + Math.round(blockedFor) + ' ms while holding leases: ending the process before they expire',
+  }) + '\\n');
+  process.kill(process.pid, 'SIGKILL');
+  break;
+}
 `;
 
 /**
@@ -36,51 +53,47 @@ setInterval(() => {
  * synchronous handler). A blocked loop cannot send heartbeats nor abort the handler, so its leases would
  * expire and the job would be rescued while the handler still runs here. Before that can happen, this
  * watchdog ends the whole process (SIGKILL); its attempts are then rescued and retried elsewhere.
+ *
+ * The main thread does nothing on a timer for it: it publishes the earliest deadline of the leases it has
+ * not fenced yet whenever that changes (claims, heartbeats, ended and fenced attempts), and the claim loop's
+ * self-fencing, due `selfFenceMarginMs` before that deadline, is what proves the loop still turns.
  */
 @Injectable()
 export class EventLoopWatchdog implements OnApplicationShutdown {
-  private readonly cells = new BigInt64Array(new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT));
+  private readonly cells = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
   private thread: Worker | undefined;
-  private ticker: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   /**
-   * Publishes the earliest lease deadline this worker holds (performance.now() clock), or undefined for
-   * none. Must be called before a newly claimed handler gets the thread, since it may never give it back.
+   * Publishes the earliest lease deadline this worker holds and has not fenced (performance.now() clock),
+   * or undefined for none. Must be called before a newly claimed handler gets the thread, since it may
+   * never give it back.
    */
   leasesChanged(earliestDeadline: number | undefined): void {
+    if (this.stopped) return;
     const absolute =
       earliestDeadline === undefined ? 0n : BigInt(Math.round(performance.timeOrigin + earliestDeadline));
-    Atomics.store(this.cells, 1, absolute);
+    if (Atomics.exchange(this.cells, 0, absolute) !== absolute) Atomics.notify(this.cells, 0);
   }
 
   /** Starts the watchdog thread; must run before the first claim. */
   start(): void {
     if (this.thread) return;
-    this.tick();
     const margin = selfFenceMarginMs(this.config.leaseMs);
     this.thread = new Worker(WATCHDOG_THREAD, {
       eval: true,
-      // Kill halfway into the self-fencing margin, once the loop has missed a few ticks.
-      workerData: {
-        shared: this.cells.buffer,
-        stallMs: Math.max(4 * TICK_MS, margin / 4),
-        killBeforeMs: margin / 2,
-      },
+      // Kill halfway into the self-fencing margin: the loop has then missed its fence by half the margin.
+      workerData: { shared: this.cells.buffer, killBeforeMs: margin / 2, fenceBeforeMs: margin },
     });
     this.thread.unref();
-    this.ticker = setInterval(() => this.tick(), TICK_MS);
-    this.ticker.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.ticker);
+    this.stopped = true;
+    Atomics.store(this.cells, 0, STOP);
+    Atomics.notify(this.cells, 0);
     await this.thread?.terminate();
-  }
-
-  /** Proves the main thread is still turning. */
-  private tick(): void {
-    Atomics.store(this.cells, 0, BigInt(Math.round(performance.timeOrigin + performance.now())));
   }
 }
