@@ -119,7 +119,7 @@ export class ClaimLoopService implements BeforeApplicationShutdown, AttemptSlots
 
   /**
    * Tells the watchdog the earliest deadline of the leases not fenced yet, and arms the self-fencing for
-   * it. Both sleep while no lease is held.
+   * it. Neither runs on a short timer.
    */
   private publishLeases(): void {
     this.leasesPublishScheduled = false;
@@ -130,15 +130,13 @@ export class ClaimLoopService implements BeforeApplicationShutdown, AttemptSlots
 
   /**
    * Arms the self-fencing for the lease ending at `earliestDeadline` (performance.now() clock): it runs
-   * once that lease is within the margin of its end. A timer set for an earlier time is kept; it finds
-   * nothing to stop then and arms itself again.
+   * once that lease is within the margin of its end. A timer set for an earlier time is kept (it finds
+   * nothing to stop then and arms itself again), and so is one left when no lease is held: a lease taken
+   * later ends later, so an idle worker and a busy one alike set about one timer per lease.
    */
   private armFence(earliestDeadline: number | undefined): void {
-    if (earliestDeadline === undefined || this.fencingStopped) {
-      clearTimeout(this.fenceTimer);
-      this.fenceTimer = undefined;
-      return;
-    }
+    if (this.fencingStopped) return;
+    if (earliestDeadline === undefined) return;
     const fenceAt = earliestDeadline - selfFenceMarginMs(this.config.leaseMs);
     if (this.fenceTimer && this.fenceTimerAt <= fenceAt) return;
     clearTimeout(this.fenceTimer);

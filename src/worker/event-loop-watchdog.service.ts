@@ -9,42 +9,35 @@ import { selfFenceMarginMs } from './live-attempt';
 const STOP = -1n;
 
 /**
- * Runs on its own thread, so it keeps running when the main event loop does not. It sleeps on the cell
- * where the main thread publishes its earliest lease deadline (epoch ms; 0: no lease), and wakes when that
- * cell changes or when the deadline is `killBeforeMs` away. A loop that turns stops that attempt itself
- * (self-fencing, `fenceBeforeMs` before the deadline) and so publishes a later deadline, or none, before
- * that moment. The same deadline still there means the loop has not turned since the attempt was due to be
- * stopped: the process is killed before the lease runs out.
- *
- * Nothing here wakes while the worker holds no lease, and while it holds some the thread wakes only when
- * they change: an idle worker spends no CPU on it.
+ * Runs on its own thread, so it keeps running when the main event loop does not. It reads the earliest
+ * lease deadline the main thread publishes (epoch ms; 0: no lease) when that deadline is `killBeforeMs`
+ * away, and otherwise every `checkEveryMs` (less than a lease minus that margin: a lease taken just after a
+ * look is looked at again before its time). A loop that turns stops such an attempt itself (self-fencing,
+ * `fenceBeforeMs` before the deadline) and so publishes a later deadline, or none, before that moment.
+ * The same deadline still there means the loop has not turned since the attempt was due to be stopped: the
+ * process is killed before the lease runs out. The main thread never wakes this thread but to stop it.
  */
 const WATCHDOG_THREAD = `
 const { workerData } = require('node:worker_threads');
 const { performance } = require('node:perf_hooks');
 const { writeSync } = require('node:fs');
 const cells = new BigInt64Array(workerData.shared);
-const { killBeforeMs, fenceBeforeMs } = workerData;
+const { killBeforeMs, fenceBeforeMs, checkEveryMs } = workerData;
 for (;;) {
   const deadline = Atomics.load(cells, 0);
   if (deadline === ${STOP}n) break;
-  if (deadline === 0n) {
-    Atomics.wait(cells, 0, deadline);
-    continue;
-  }
   const now = performance.timeOrigin + performance.now();
   const killAt = Number(deadline) - killBeforeMs;
-  if (now < killAt) {
-    Atomics.wait(cells, 0, deadline, killAt - now);
-    continue;
+  if (deadline !== 0n && now >= killAt) {
+    const blockedFor = now - (Number(deadline) - fenceBeforeMs);
+    writeSync(2, JSON.stringify({
+      level: 60, time: new Date().toISOString(), service: 'job-service',
+      msg: 'event loop blocked for ' + Math.round(blockedFor) + ' ms while holding leases: ending the process before they expire',
+    }) + '\\n');
+    process.kill(process.pid, 'SIGKILL');
+    break;
   }
-  const blockedFor = now - (Number(deadline) - fenceBeforeMs);
-  writeSync(2, JSON.stringify({
-    level: 60, time: new Date().toISOString(), service: 'job-service',
-    msg: 'event loop blocked for ' + Math.round(blockedFor) + ' ms while holding leases: ending the process before they expire',
-  }) + '\\n');
-  process.kill(process.pid, 'SIGKILL');
-  break;
+  Atomics.wait(cells, 0, deadline, deadline === 0n ? checkEveryMs : Math.min(checkEveryMs, killAt - now));
 }
 `;
 
@@ -54,8 +47,8 @@ for (;;) {
  * expire and the job would be rescued while the handler still runs here. Before that can happen, this
  * watchdog ends the whole process (SIGKILL); its attempts are then rescued and retried elsewhere.
  *
- * The main thread does nothing on a timer for it: it publishes the earliest deadline of the leases it has
- * not fenced yet whenever that changes (claims, heartbeats, ended and fenced attempts), and the claim loop's
+ * The main thread does nothing on a timer for it: it stores the earliest deadline of the leases it has not
+ * fenced yet whenever that changes (claims, heartbeats, ended and fenced attempts), and the claim loop's
  * self-fencing, due `selfFenceMarginMs` before that deadline, is what proves the loop still turns.
  */
 @Injectable()
@@ -75,7 +68,7 @@ export class EventLoopWatchdog implements OnApplicationShutdown {
     if (this.stopped) return;
     const absolute =
       earliestDeadline === undefined ? 0n : BigInt(Math.round(performance.timeOrigin + earliestDeadline));
-    if (Atomics.exchange(this.cells, 0, absolute) !== absolute) Atomics.notify(this.cells, 0);
+    Atomics.store(this.cells, 0, absolute);
   }
 
   /** Starts the watchdog thread; must run before the first claim. */
@@ -85,7 +78,12 @@ export class EventLoopWatchdog implements OnApplicationShutdown {
     this.thread = new Worker(WATCHDOG_THREAD, {
       eval: true,
       // Kill halfway into the self-fencing margin: the loop has then missed its fence by half the margin.
-      workerData: { shared: this.cells.buffer, killBeforeMs: margin / 2, fenceBeforeMs: margin },
+      workerData: {
+        shared: this.cells.buffer,
+        killBeforeMs: margin / 2,
+        fenceBeforeMs: margin,
+        checkEveryMs: (this.config.leaseMs - margin) / 2,
+      },
     });
     this.thread.unref();
   }
