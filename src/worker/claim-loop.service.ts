@@ -54,7 +54,7 @@ export class ClaimLoopService implements BeforeApplicationShutdown, AttemptSlots
   private wakeTimer: NodeJS.Timeout | undefined;
   private wakeTimerAt = 0;
   private leasesPublishScheduled = false;
-  /** Runs self-fencing when the earliest unfenced lease reaches its margin; unset while no lease is held. */
+  /** Runs self-fencing when the earliest unfenced lease reaches its margin; may stay set after that lease ended. */
   private fenceTimer: NodeJS.Timeout | undefined;
   private fenceTimerAt = 0;
   private fencingStopped = false;
