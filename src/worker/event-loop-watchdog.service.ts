@@ -55,7 +55,6 @@ for (;;) {
 export class EventLoopWatchdog implements OnApplicationShutdown {
   private readonly cells = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
   private thread: Worker | undefined;
-  private stopped = false;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
@@ -65,7 +64,8 @@ export class EventLoopWatchdog implements OnApplicationShutdown {
    * never give it back.
    */
   leasesChanged(earliestDeadline: number | undefined): void {
-    if (this.stopped) return;
+    // Once stopped, the cell keeps saying so: the thread may still be reading it.
+    if (Atomics.load(this.cells, 0) === STOP) return;
     const absolute =
       earliestDeadline === undefined ? 0n : BigInt(Math.round(performance.timeOrigin + earliestDeadline));
     Atomics.store(this.cells, 0, absolute);
@@ -89,7 +89,6 @@ export class EventLoopWatchdog implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
     Atomics.store(this.cells, 0, STOP);
     Atomics.notify(this.cells, 0);
     await this.thread?.terminate();
