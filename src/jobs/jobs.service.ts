@@ -82,7 +82,7 @@ export class JobsService {
     const stored = await this.repository.insertJobs(await this.validBatch(items));
     // Without idempotency keys every job of the batch is inserted.
     const created = stored.filter((job): job is JobEntity => job !== null);
-    for (const job of created) this.metrics.jobsCreated.inc({ job_type: job.jobType });
+    this.countCreated(created.map((job) => job.jobType));
     return created.map(presentJob);
   }
 
@@ -91,12 +91,21 @@ export class JobsService {
     const jobs = await this.validBatch(items);
     const ids = await this.repository.insertJobIds(jobs);
     const created: JobIdResponse[] = [];
+    const createdTypes: string[] = [];
     for (const [index, jobId] of ids.entries()) {
       if (jobId === null) continue;
-      this.metrics.jobsCreated.inc({ job_type: jobs[index].jobType });
+      createdTypes.push(jobs[index].jobType);
       created.push({ job_id: jobId });
     }
+    this.countCreated(createdTypes);
     return created;
+  }
+
+  /** Counts a batch's created jobs once per job type: a labelled increment per job cost a lookup each. */
+  private countCreated(jobTypes: string[]): void {
+    const perType = new Map<string, number>();
+    for (const jobType of jobTypes) perType.set(jobType, (perType.get(jobType) ?? 0) + 1);
+    for (const [jobType, count] of perType) this.metrics.jobsCreated.inc({ job_type: jobType }, count);
   }
 
   /** The batch's jobs with their defaults, or a 400 naming the index and field of every invalid item. */

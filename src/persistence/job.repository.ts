@@ -205,9 +205,9 @@ export class JobRepository {
   /** insertJobs answering only the new jobs' ids: null where the idempotency key was already taken. */
   async insertJobIds(jobs: NewJob[]): Promise<(string | null)[]> {
     if (jobs.length === 1) return [(await this.insertJob(jobs[0]))?.jobId ?? null];
-    const rows = await this.insertMany('insert-job-ids', SQL.INSERT_JOB_IDS, jobs);
+    const [row] = await this.insertMany('insert-job-ids', SQL.INSERT_JOB_IDS, jobs);
     const ids: (string | null)[] = jobs.map(() => null);
-    for (const row of rows) ids[Number(row.ord) - 1] = row.job_id as string;
+    for (const [ord, jobId] of row.ids as [number, string][]) ids[ord - 1] = jobId;
     return ids;
   }
 

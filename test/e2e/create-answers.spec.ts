@@ -57,6 +57,25 @@ describe('the answers of POST /jobs and POST /jobs/batch', () => {
     expect(rows[0].n).toBe(jobs.length);
   });
 
+  it('counts the created jobs of a batch per job type in /metrics, whichever answer it gets', async () => {
+    const createdSoFar = async (jobType: string) => {
+      const { text } = await request(server()).get('/metrics').expect(200);
+      const line = new RegExp(`^jobs_created_total\\{job_type="${jobType}"\\} (\\d+)$`, 'm').exec(text);
+      return line ? Number(line[1]) : 0;
+    };
+    const [echoBefore, noopBefore] = [await createdSoFar('echo'), await createdSoFar('noop')];
+    const mixed = [...batchOf(3), { job_type: 'noop' }, { job_type: 'noop' }];
+    await request(server())
+      .post('/jobs/batch')
+      .set('Prefer', 'return=minimal')
+      .send({ jobs: mixed })
+      .expect(201);
+    await request(server()).post('/jobs/batch').send({ jobs: mixed }).expect(201);
+    expect([(await createdSoFar('echo')) - echoBefore, (await createdSoFar('noop')) - noopBefore]).toEqual([
+      6, 4,
+    ]);
+  });
+
   it('answers a batch of one, which takes the single-job insert, the same way', async () => {
     const response = await request(server())
       .post('/jobs/batch')
