@@ -17,16 +17,35 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** Where the ports freePort hands out start: below Linux's ephemeral range (32768 and up by default). */
+const FIRST_TEST_PORT = 20_000;
+/** How many ports each Jest worker has to itself. */
+const PORTS_PER_WORKER = 500;
+let portsTried = Math.floor(Math.random() * PORTS_PER_WORKER);
+
+/**
+ * A port for a server that starts later, usually in another process. It comes from a block of ports of this
+ * Jest worker's own, below the kernel's ephemeral range: a port the kernel gave out (`listen(0)`, or the local
+ * end of an outgoing connection) was free for anyone to take again between this check and the service's
+ * bind, and once another test's server took it, the test talked to that server. No other worker draws from
+ * this block and the kernel never gives these ports out, so only a server this test file started itself can
+ * hold one, and the check below sees it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const worker = Number(process.env.JEST_WORKER_ID ?? '1');
+  const blockStart = FIRST_TEST_PORT + ((worker - 1) % 20) * PORTS_PER_WORKER;
+  for (let tries = 0; tries < PORTS_PER_WORKER; tries++) {
+    const port = blockStart + (portsTried++ % PORTS_PER_WORKER);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${blockStart}-${blockStart + PORTS_PER_WORKER - 1}`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
