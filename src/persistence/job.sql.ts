@@ -447,7 +447,7 @@ JOIN input USING (job_id),
  *
  * It returns only the columns the database decides or stores in its own form. Every other column of a new
  * job is fixed (pending, no attempt, updated_at = created_at, available_at = run_at, the rest NULL): the
- * trigger jobs_refuse_unlike_new_insert refuses any other new row. Returning all of them made a batch of a
+ * trigger jobs_refuse_unlike_new_inserts refuses any other new row. Returning all of them made a batch of a
  * thousand parse and copy about three times the text.
  */
 export const INSERT_JOBS = insertJobsReturning(NEW_JOB_RETURNS);

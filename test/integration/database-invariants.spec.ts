@@ -526,6 +526,32 @@ describe('invariants the database enforces', () => {
       expect(rows[0].job_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
     });
 
+    it('refuses a whole multi-row insert when one of its rows is unlike a new job, naming that row', async () => {
+      const badId = '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b';
+      const insert = db.pool.query(
+        `INSERT INTO jobs (job_id, job_type, state, max_attempts, timeout_ms, run_at, available_at)
+         VALUES (job_id_v7(), 'noop', 'pending', 3, 1000, now(), now()),
+                (job_id_v7(), 'noop', 'pending', 3, 1000, now(), now()),
+                ($1, 'noop', 'pending', 3, 1000, now(), now())`,
+        [badId],
+      );
+      await expect(insert).rejects.toMatchObject({
+        code: '23514',
+        message: expect.stringContaining(`job ${badId}: a job id is a UUIDv7 of this minute`),
+      });
+      await expect(
+        db.pool.query(
+          `INSERT INTO jobs (job_type, max_attempts, timeout_ms, run_at, available_at, updated_at)
+           SELECT 'noop', 3, 1000, now(), now(), CASE WHEN n = 3 THEN now() - interval '1 day' ELSE now() END
+           FROM generate_series(1, 4) AS n`,
+        ),
+      ).rejects.toMatchObject({
+        code: '23514',
+        message: expect.stringContaining('a job is created pending'),
+      });
+      expect(await count('jobs')).toBe(0);
+    });
+
     it('never lets the id of a deleted job be inserted again, with another payload', async () => {
       const jobId = await seedOldJob();
       await db.pool.query(CLAIM_DUE, [1, 'w1', 60_000, ['noop']]);
