@@ -19,8 +19,9 @@ export interface ServiceProcess {
 
 /** Where the ports freePort hands out start: below Linux's ephemeral range (32768 and up by default). */
 const FIRST_TEST_PORT = 20_000;
-/** How many ports each Jest worker has to itself. */
+/** How many ports each Jest worker has to itself, and how many such blocks there are before they repeat. */
 const PORTS_PER_WORKER = 500;
+const WORKER_BLOCKS = 20;
 let portsTried = Math.floor(Math.random() * PORTS_PER_WORKER);
 
 /**
@@ -33,7 +34,7 @@ let portsTried = Math.floor(Math.random() * PORTS_PER_WORKER);
  */
 export async function freePort(): Promise<number> {
   const worker = Number(process.env.JEST_WORKER_ID ?? '1');
-  const blockStart = FIRST_TEST_PORT + ((worker - 1) % 20) * PORTS_PER_WORKER;
+  const blockStart = FIRST_TEST_PORT + ((worker - 1) % WORKER_BLOCKS) * PORTS_PER_WORKER;
   for (let tries = 0; tries < PORTS_PER_WORKER; tries++) {
     const port = blockStart + (portsTried++ % PORTS_PER_WORKER);
     if (await canListen(port)) return port;
