@@ -37,6 +37,12 @@ function serverUrl(): string {
   return url;
 }
 
+/** GET /jobs timed on one table: per page, the p99 of each run and their median. */
+interface ListingTimes {
+  first_page: { p99_ms: { median: number; runs: number[] } };
+  page_100: { p99_ms: { median: number; runs: number[] } };
+}
+
 interface ComparisonRow {
   figure: string;
   ours: { stats: { median: number } } | null;
@@ -88,7 +94,11 @@ describe('the benchmark harness', () => {
       const report = JSON.parse(readFileSync(join(resultsDir, file), 'utf8')) as {
         comparison: ComparisonRow[];
         peers: Record<string, unknown>;
-        grown_table: { ratio_to_empty: number; empty_table: { jobs_per_second: { median: number } } };
+        grown_table: {
+          ratio_to_empty: number;
+          empty_table: { jobs_per_second: { median: number } };
+          listing: ListingTimes & { empty_table: ListingTimes };
+        };
       };
       const peers = Object.keys(report.peers).sort();
       expect(peers).toEqual(['graphile-worker', 'pg-boss']);
@@ -141,6 +151,13 @@ describe('the benchmark harness', () => {
       const grown = report.grown_table;
       expect(grown.empty_table.jobs_per_second.median).toBeGreaterThan(0);
       expect(Number.isFinite(grown.ratio_to_empty) && grown.ratio_to_empty > 0).toBe(true);
+      // So is the listing: a p99 per run on each table, the median reported.
+      for (const times of [grown.listing, grown.listing.empty_table]) {
+        for (const page of [times.first_page, times.page_100]) {
+          expect(page.p99_ms.runs).toHaveLength(1);
+          expect(page.p99_ms.median).toBeGreaterThan(0);
+        }
+      }
       // The table printed is the report's.
       expect(run.stdout).toContain('ours / best peer');
       expect(run.stdout).toMatch(/^processing, best setting .*\d\.\d\d$/m);
