@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomFillSync } from 'node:crypto';
-import { types, type CustomTypesConfig, type Pool, type PoolClient, type QueryResultRow } from 'pg';
+import { types, type Pool, type PoolClient, type QueryResultRow } from 'pg';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
@@ -117,47 +117,31 @@ function toRescuedAttempt(row: RawRow): RescuedAttempt {
 const parseTimestamp = types.getTypeParser(types.builtins.TIMESTAMPTZ) as (text: string) => Date;
 
 /**
- * The driver's parsers, except that a timestamp repeating the one before it is not parsed again: the rows
- * of one insert share created_at, updated_at and (unless given) run_at, the now() of their transaction,
- * and a batch of a thousand spent much of its time parsing those same few texts. Each value is a Date of
- * its own all the same.
+ * A job just inserted: what the database decided (its id, its payload in stored form, its created_at, and
+ * its run_at when none was given: the same now()), the rest as sent, and the values the database allows a
+ * new job only (see NEW_JOB_RETURNS).
  */
-function typesParsingRepeatedTimestampsOnce(): CustomTypesConfig {
-  let lastText: string | undefined;
-  let lastEpochMs = 0;
-  const parseRepeated = (text: string): Date => {
-    if (text !== lastText) {
-      lastEpochMs = parseTimestamp(text).getTime();
-      lastText = text;
-    }
-    return new Date(lastEpochMs);
-  };
-  return {
-    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-      oid === types.builtins.TIMESTAMPTZ && format !== 'binary'
-        ? parseRepeated
-        : types.getTypeParser(oid, format)) as CustomTypesConfig['getTypeParser'],
-  };
-}
-
-/** A job just inserted: what INSERT_JOBS returns, and the values the database allows a new job only. */
-function toNewJobEntity(row: RawRow, job: NewJob): JobEntity {
-  const createdAt = row.created_at as Date;
-  const runAt = row.run_at as Date;
+function newJobEntity(
+  job: NewJob,
+  jobId: string,
+  payload: Record<string, unknown>,
+  runAt: Date,
+  createdAt: Date,
+): JobEntity {
   return Object.assign(new JobEntity(), {
-    jobId: row.job_id as string,
-    jobType: row.job_type as string,
+    jobId,
+    jobType: job.jobType,
     state: JobState.Pending,
-    payload: row.payload as Record<string, unknown>,
+    payload,
     result: null,
     error: null,
-    priority: row.priority as number,
+    priority: job.priority,
     runAt,
     availableAt: new Date(runAt.getTime()),
     attempts: 0,
     failedAttempts: 0,
-    maxAttempts: row.max_attempts as number,
-    timeoutMs: row.timeout_ms as number,
+    maxAttempts: job.maxAttempts,
+    timeoutMs: job.timeoutMs,
     workerId: null,
     attemptStartedAt: null,
     leaseExpiresAt: null,
@@ -170,7 +154,7 @@ function toNewJobEntity(row: RawRow, job: NewJob): JobEntity {
     cancelRequestedAt: null,
     cancelReason: null,
     retryOf: null,
-    callbackUrl: row.callback_url as string | null,
+    callbackUrl: job.callbackUrl,
   } satisfies Omit<JobEntity, 'callbackDelivery'>);
 }
 
@@ -193,11 +177,14 @@ export class JobRepository {
    */
   async insertJobs(jobs: NewJob[]): Promise<(JobEntity | null)[]> {
     if (jobs.length === 1) return [await this.insertJob(jobs[0])];
-    const rows = await this.insertMany('insert-jobs', SQL.INSERT_JOBS, jobs);
+    const [row] = await this.insertMany('insert-jobs', SQL.INSERT_JOBS, jobs);
     const stored: (JobEntity | null)[] = jobs.map(() => null);
-    for (const row of rows) {
-      const index = Number(row.ord) - 1;
-      stored[index] = toNewJobEntity(row, jobs[index]);
+    const createdAt = row.created_at as Date;
+    for (const [ord, jobId, payload] of row.jobs as [number, string, Record<string, unknown>][]) {
+      const job = jobs[ord - 1];
+      // run_at as sent is exact: a millisecond time, which the database holds to the microsecond.
+      const runAt = job.runAt ? new Date(job.runAt.getTime()) : new Date(createdAt.getTime());
+      stored[ord - 1] = newJobEntity(job, jobId, payload, runAt, createdAt);
     }
     return stored;
   }
@@ -235,7 +222,6 @@ export class JobRepository {
         randomFillSync(Buffer.allocUnsafe(8 * jobs.length)),
       ],
       this.pool,
-      typesParsingRepeatedTimestampsOnce(),
     );
   }
 
@@ -255,9 +241,16 @@ export class JobRepository {
         job.callbackUrl,
       ],
       this.pool,
-      typesParsingRepeatedTimestampsOnce(),
     );
-    return row ? toNewJobEntity(row, job) : null;
+    return row
+      ? newJobEntity(
+          job,
+          row.job_id as string,
+          row.payload as Record<string, unknown>,
+          row.run_at as Date,
+          row.created_at as Date,
+        )
+      : null;
   }
 
   /** The job holding idempotency key `key`, with its callback delivery when it has one (same statement). */
@@ -689,11 +682,8 @@ export class JobRepository {
     text: string,
     values: unknown[],
     pool: Pool = this.pool,
-    rowTypes?: CustomTypesConfig,
   ): Promise<Row[]> {
-    const statement = this.database.preparedStatements
-      ? { name, text, values, types: rowTypes }
-      : { text, values, types: rowTypes };
+    const statement = this.database.preparedStatements ? { name, text, values } : { text, values };
     return this.guard(async () => (await pool.query<Row & QueryResultRow>(statement)).rows);
   }
 

@@ -423,11 +423,18 @@ export const MARK_SWEEP_COMPLETED = `UPDATE rescue_sweeps SET last_completed_at 
 export const SWEEP_COMPLETED_AGE = `
 SELECT (extract(epoch FROM now() - last_completed_at) * 1000)::bigint AS age_ms FROM rescue_sweeps`;
 
-/** What every insert of new jobs writes, and what it returns (see INSERT_JOBS). */
+/** What every insert of new jobs writes. */
 const NEW_JOB_COLUMNS = `job_id, job_type, payload, priority, run_at, available_at, max_attempts, timeout_ms,
                     idempotency_key, request_hash, callback_url`;
 const UNLESS_KEY_TAKEN = `ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
-const NEW_JOB_RETURNS = `job_id, job_type, payload, priority, run_at, max_attempts, timeout_ms, callback_url, created_at`;
+/**
+ * What an insert of new jobs returns: only the columns the database decides or stores in its own form. Every
+ * other column of a new job is the value sent (job_type, priority, max_attempts, timeout_ms, callback_url,
+ * and run_at when given, which the database holds to the microsecond, finer than the millisecond sent) or
+ * fixed (pending, no attempt, updated_at = created_at, available_at = run_at, the rest NULL): the trigger
+ * jobs_refuse_unlike_new_inserts refuses any other new row.
+ */
+const NEW_JOB_RETURNS = `job_id, payload, run_at, created_at`;
 
 /** Each inserted job joined back to its place in the request, and the statement's one NOTIFY. */
 const FROM_INSERTED_IN_REQUEST_ORDER = `
@@ -440,34 +447,31 @@ JOIN input USING (job_id),
 /**
  * Insert the jobs described by $1 (a JSON array) in one statement; a job without run_at is due now
  * (database clock). The database makes each job_id, a UUIDv7 of its own clock whose random bits are the
- * job's 8 bytes of $2 (8 random bytes per job, in order: job_id_v7(bytea)); `ord` is the job's 1-based
- * position in $1, so callers can answer in request order. With an idempotency key already
+ * job's 8 bytes of $2 (8 random bytes per job, in order: job_id_v7(bytea)). With an idempotency key already
  * taken, that job is not inserted and not returned. It also sends one NOTIFY per statement, delivered at
  * commit, carrying the earliest due time, so idle workers wake without polling.
  *
- * It returns only the columns the database decides or stores in its own form. Every other column of a new
- * job is fixed (pending, no attempt, updated_at = created_at, available_at = run_at, the rest NULL): the
- * trigger jobs_refuse_unlike_new_inserts refuses any other new row. Returning all of them made a batch of a
- * thousand parse and copy about three times the text.
+ * It answers one row: `jobs`, a JSON array of `[ord, job_id, payload]`, one per inserted job, `ord` its
+ * 1-based position in $1 so that callers answer in request order; and `created_at`, the now() of the
+ * statement, every new job's created_at. The stored payload comes back because the database keeps it in
+ * its own form (jsonb: keys sorted, a repeated key's last value). One JSON value instead of a row per job:
+ * for a batch of 1,000 a plain client spent 5.6-5.8 ms of CPU reading the rows the statement returned
+ * before, against 1.2 ms for this value, and the database's backend no more (14.3 ms against 14.5).
  */
-export const INSERT_JOBS = insertJobsReturning(NEW_JOB_RETURNS);
+export const INSERT_JOBS = `
+${insertedJobs(NEW_JOB_RETURNS)}
+SELECT coalesce(json_agg(json_build_array(input.ord, inserted.job_id, inserted.payload)), '[]') AS jobs,
+       min(inserted.created_at) AS created_at
+${FROM_INSERTED_IN_REQUEST_ORDER}`;
 
 /**
  * INSERT_JOBS answering only the new jobs' ids, what a `Prefer: return=minimal` batch answers: one row whose
- * `ids` is a JSON array of `[ord, job_id]` pairs, one per inserted job. One value instead of a row per job:
- * the driver parsed a thousand rows of three columns for what is one list, and the database sent them.
+ * `ids` is a JSON array of `[ord, job_id]` pairs, one per inserted job.
  */
 export const INSERT_JOB_IDS = `
 ${insertedJobs('job_id, run_at')}
 SELECT coalesce(json_agg(json_build_array(input.ord, inserted.job_id)), '[]') AS ids
 ${FROM_INSERTED_IN_REQUEST_ORDER}`;
-
-function insertJobsReturning(columns: string): string {
-  return `
-${insertedJobs(columns)}
-SELECT inserted.*, input.ord
-${FROM_INSERTED_IN_REQUEST_ORDER}`;
-}
 
 /** The `input` and `inserted` of INSERT_JOBS, `inserted` returning `columns` (run_at among them). */
 function insertedJobs(columns: string): string {

@@ -29,6 +29,15 @@ const plainJobs = (count: number): string =>
 describe('invariants the database enforces', () => {
   let db: TestDatabase;
 
+  /** The ids INSERT_JOBS gives the jobs of `jobs` (its $1) from `randomBits` (its $2), in request order. */
+  const insertedIds = async (jobs: string, randomBits: Buffer): Promise<string[]> => {
+    const { rows } = await db.pool.query<{ jobs: [number, string, unknown][] }>(INSERT_JOBS, [
+      jobs,
+      randomBits,
+    ]);
+    return [...rows[0].jobs].sort((a, b) => a[0] - b[0]).map(([, jobId]) => jobId);
+  };
+
   beforeAll(async () => {
     db = await createTestDatabase();
   });
@@ -588,12 +597,8 @@ describe('invariants the database enforces', () => {
       expect(await count('jobs')).toBe(2);
 
       const before = Date.now();
-      const { rows } = await db.pool.query<{ job_id: string; ord: string }>(INSERT_JOBS, [
-        plainJobs(500),
-        randomBytes(8 * 500),
-      ]);
+      const ids = await insertedIds(plainJobs(500), randomBytes(8 * 500));
       const after = Date.now();
-      const ids = rows.sort((a, b) => Number(a.ord) - Number(b.ord)).map((row) => row.job_id);
       for (const id of ids) {
         expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
         const ms = parseInt(id.replace('-', '').slice(0, 12), 16);
@@ -609,13 +614,7 @@ describe('invariants the database enforces', () => {
 
     it("takes a batch's random id bits from the bytes given, the variant written over the first two", async () => {
       const given = Buffer.from('ffffffffffffffff' + '0000000000000000' + '0123456789abcdef', 'hex');
-      const { rows } = await db.pool.query<{ job_id: string; ord: string }>(INSERT_JOBS, [
-        plainJobs(3),
-        given,
-      ]);
-      const tails = rows
-        .sort((a, b) => Number(a.ord) - Number(b.ord))
-        .map((row) => row.job_id.replace(/-/g, '').slice(16));
+      const tails = (await insertedIds(plainJobs(3), given)).map((id) => id.replace(/-/g, '').slice(16));
       expect(tails).toEqual(['bfffffffffffffff', '8000000000000000', '8123456789abcdef']);
       // Too few bytes for the jobs: no id can be made, and nothing is inserted.
       await expect(db.pool.query(INSERT_JOBS, [plainJobs(3), randomBytes(8 * 3 - 1)])).rejects.toMatchObject({
