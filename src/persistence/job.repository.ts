@@ -183,8 +183,8 @@ export class JobRepository {
     for (const [ord, jobId, payload] of row.jobs as [number, string, Record<string, unknown>][]) {
       const job = jobs[ord - 1];
       // run_at as sent is exact: a millisecond time, which the database holds to the microsecond.
-      const runAt = job.runAt ? new Date(job.runAt.getTime()) : new Date(createdAt.getTime());
-      stored[ord - 1] = newJobEntity(job, jobId, payload, runAt, createdAt);
+      const runAt = new Date((job.runAt ?? createdAt).getTime());
+      stored[ord - 1] = newJobEntity(job, jobId, payload, runAt, new Date(createdAt.getTime()));
     }
     return stored;
   }
