@@ -114,6 +114,9 @@ function toRescuedAttempt(row: RawRow): RescuedAttempt {
 }
 
 /** The driver's own parser for timestamptz text, the one that reads the job's columns. */
+/** The states job_state_listing holds (see listJobs). */
+const LISTED_STATES: readonly JobState[] = [JobState.Failed, JobState.Cancelled];
+
 const parseTimestamp = types.getTypeParser(types.builtins.TIMESTAMPTZ) as (text: string) => Date;
 
 /**
@@ -303,22 +306,32 @@ export class JobRepository {
 
   /**
    * One page of jobs, newest first (job_id is a UUIDv7, so id order is creation order), each with its
-   * callback delivery when it has one (same statement). A type's jobs are found through job_type_listing,
-   * newest first along its primary key, each then read by its own; the cursor bounds that walk too, since
-   * PostgreSQL carries equalities across a join but not ranges.
+   * callback delivery when it has one (same statement). Failed and cancelled jobs are found through
+   * job_state_listing, a type's jobs through job_type_listing (when the state is not one of those), newest
+   * first along the listing's primary key, each then read by its own id; the cursor bounds that walk too,
+   * since PostgreSQL carries equalities across a join but not ranges. Other states have no listing: their
+   * jobs are the newest (pending, running) or most of the table (completed), and the walk down the primary
+   * key finds a page soon.
    */
   async listJobs(query: ListJobsQuery): Promise<JobEntity[]> {
     return this.guard(() => {
       const builder = this.jobsWithDeliveries();
-      if (query.jobType) {
+      const listing = query.state && LISTED_STATES.includes(query.state) ? 'job_state_listing' : undefined;
+      if (listing) {
+        builder.innerJoin(listing, 'listing', 'listing.job_id = job.job_id AND listing.state = :state', {
+          state: query.state,
+        });
+      } else if (query.jobType) {
         builder.innerJoin(
           'job_type_listing',
           'listing',
           'listing.job_id = job.job_id AND listing.job_type = :jobType',
           { jobType: query.jobType },
         );
-        if (query.beforeJobId) builder.andWhere('listing.job_id < :before', { before: query.beforeJobId });
       }
+      if (query.beforeJobId && (listing || query.jobType))
+        builder.andWhere('listing.job_id < :before', { before: query.beforeJobId });
+      if (query.jobType && listing) builder.andWhere('job.job_type = :jobType', { jobType: query.jobType });
       if (query.state) builder.andWhere('job.state = :state', { state: query.state });
       if (query.beforeJobId) builder.andWhere('job.job_id < :before', { before: query.beforeJobId });
       return builder.orderBy('job.job_id', 'DESC').limit(query.limit).getMany();

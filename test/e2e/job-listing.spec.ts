@@ -1,6 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
+import { Client } from 'pg';
 import request from 'supertest';
+import { seedHistory } from '../support/history';
 import { insertJobs } from '../support/job-factory';
+import { planNodes } from '../support/plans';
 import { startTestApp } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
@@ -272,6 +275,79 @@ describe('GET /jobs: filters, limits and cursors (APP_ROLE=api)', () => {
       const rest = ids(await walk({ state: 'pending', cursor: first.next_cursor!, limit: 100 }));
       const boundary = first.items[first.items.length - 1].job_id;
       expect(rest).toEqual(newestFirst([...echoPending, ...sleepPending]).filter((id) => id < boundary));
+    });
+  });
+
+  describe('failed and cancelled jobs', () => {
+    it('filters by each, alone and with job_type, on every page', async () => {
+      const failedEcho = await seedHistory(db.pool, 3, {
+        state: 'failed',
+        jobType: 'echo',
+        createdSecondsAgo: 30,
+      });
+      const failedSleep = await seedHistory(db.pool, 2, {
+        state: 'failed',
+        jobType: 'sleep',
+        createdSecondsAgo: 20,
+      });
+      const cancelledEcho = await seedHistory(db.pool, 2, {
+        state: 'cancelled',
+        jobType: 'echo',
+        createdSecondsAgo: 10,
+      });
+      await insertJobs(db.pool, 5, { jobType: 'echo' });
+
+      const failed = await list({ state: 'failed', limit: 100 });
+      expect(failed.items.map((item) => item.job_id)).toEqual(newestFirst([...failedEcho, ...failedSleep]));
+      expect(failed.items.every((item) => item.state === 'failed' && item.error !== null)).toBe(true);
+      expect(ids(await walk({ state: 'failed', limit: 2 }))).toEqual(
+        newestFirst([...failedEcho, ...failedSleep]),
+      );
+      expect(ids(await walk({ state: 'failed', job_type: 'sleep', limit: 1 }))).toEqual(
+        newestFirst(failedSleep),
+      );
+      expect(ids(await walk({ state: 'cancelled', job_type: 'echo', limit: 1 }))).toEqual(
+        newestFirst(cancelledEcho),
+      );
+      expect(await list({ state: 'cancelled', job_type: 'sleep' })).toEqual({ items: [], next_cursor: null });
+    });
+
+    it('are found through their listing, not by walking the jobs newer than them', async () => {
+      const [failed] = await seedHistory(db.pool, 1, { state: 'failed', createdSecondsAgo: 3_600 });
+      await seedHistory(db.pool, 20_000, { state: 'completed', createdSecondsAgo: 600 });
+      await db.pool.query('ANALYZE jobs, job_state_listing');
+
+      // The statement the api runs for the request, as it runs it.
+      const statements: { text: string; values: unknown[] }[] = [];
+      const original = Client.prototype.query;
+      const query = jest.spyOn(Client.prototype, 'query').mockImplementation(function (
+        this: Client,
+        ...args: unknown[]
+      ) {
+        if (typeof args[0] === 'string' && /ORDER BY "job"\."job_id" DESC/.test(args[0]))
+          statements.push({ text: args[0], values: args[1] as unknown[] });
+        return (original as (...args: unknown[]) => unknown).apply(this, args);
+      } as never);
+      let page: Page;
+      try {
+        page = await list({ state: 'failed', limit: 20 });
+      } finally {
+        query.mockRestore();
+      }
+      expect(page.items.map((item) => item.job_id)).toEqual([failed]);
+      expect(statements).toHaveLength(1);
+
+      const { rows } = await db.pool.query(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${statements[0].text}`,
+        statements[0].values,
+      );
+      const plan = rows[0]['QUERY PLAN'][0].Plan;
+      expect(planNodes(plan).map((node) => node.relation)).toContain('job_state_listing');
+      // Rows of jobs the statement read: the failed one, not the 20,000 completed ones ahead of it.
+      const jobsRowsRead = (node: Record<string, any>): number =>
+        (node['Relation Name'] === 'jobs' ? node['Actual Rows'] * node['Actual Loops'] : 0) +
+        (node.Plans ?? []).reduce((sum: number, child: Record<string, any>) => sum + jobsRowsRead(child), 0);
+      expect(jobsRowsRead(plan)).toBe(1);
     });
   });
 

@@ -4,7 +4,7 @@ import { TuneJobsForChurn1764400000000 } from '../../migrations/1764400000000-tu
 import { CloseInvariantHoles1764500000000 } from '../../migrations/1764500000000-close-invariant-holes';
 import { OperatorControl1764600000000 } from '../../migrations/1764600000000-operator-control';
 import { runMigrations } from '../../src/persistence/data-source';
-import { AttemptOutcome } from '../../src/persistence/job-state';
+import { AttemptOutcome, JobState } from '../../src/persistence/job-state';
 import { seedHistory } from '../support/history';
 import { insertJobs } from '../support/job-factory';
 import { openRepository } from '../support/repository';
@@ -12,7 +12,8 @@ import { createTestDatabase, type TestDatabase } from '../support/test-db';
 
 /**
  * job_counts and job_finishes against a count of the rows, per job type and state, job_lease_expiries
- * against the live leases, per second of expiry, and job_type_listing against the jobs themselves: equal.
+ * against the live leases, per second of expiry, job_type_listing against the jobs themselves and
+ * job_state_listing against the failed and cancelled jobs: equal.
  */
 async function expectCountersToMatchRows(db: TestDatabase): Promise<void> {
   const { rows: unlisted } = await db.pool.query(
@@ -21,6 +22,13 @@ async function expectCountersToMatchRows(db: TestDatabase): Promise<void> {
      WHERE j.job_id IS NULL OR l.job_id IS NULL`,
   );
   expect(unlisted).toEqual([]);
+  const { rows: unlistedStates } = await db.pool.query(
+    `SELECT j.job_id AS job, l.job_id AS listed, coalesce(j.state, l.state) AS state
+     FROM (SELECT job_id, state FROM jobs WHERE state IN ('failed', 'cancelled')) AS j
+     FULL JOIN job_state_listing l USING (state, job_id)
+     WHERE j.job_id IS NULL OR l.job_id IS NULL`,
+  );
+  expect(unlistedStates).toEqual([]);
   const { rows } = await db.pool.query(
     `SELECT coalesce(c.job_type, r.job_type) AS job_type, coalesce(c.state, r.state) AS state,
             coalesce(c.jobs, 0)::int AS counted, coalesce(r.n, 0)::int AS rows,
@@ -76,9 +84,17 @@ describe('the job counters', () => {
       );
       await seedHistory(db.pool, 5, { state: 'completed', createdSecondsAgo: 600 });
       await seedHistory(db.pool, 6, { state: 'failed', jobType: 'echo', createdSecondsAgo: 7_200 });
+      await seedHistory(db.pool, 2, { state: 'cancelled', createdSecondsAgo: 3_600 });
 
       await runMigrations(db.url);
       await expectCountersToMatchRows(db);
+      const { rows } = await db.pool.query(
+        `SELECT state, count(*)::int AS n FROM job_state_listing GROUP BY state ORDER BY state`,
+      );
+      expect(rows).toEqual([
+        { state: 'cancelled', n: 2 },
+        { state: 'failed', n: 6 },
+      ]);
     } finally {
       await db.drop();
     }
@@ -154,9 +170,10 @@ describe('the job counters', () => {
 
       await db.reset();
       const { rows: after } = await db.pool.query(
-        `SELECT (SELECT count(*) FROM job_lease_expiries)::int AS seconds, (SELECT count(*) FROM job_type_listing)::int AS listed`,
+        `SELECT (SELECT count(*) FROM job_lease_expiries)::int AS seconds, (SELECT count(*) FROM job_type_listing)::int AS listed,
+                (SELECT count(*) FROM job_state_listing)::int AS listed_states`,
       );
-      expect(after[0]).toEqual({ seconds: 0, listed: 0 });
+      expect(after[0]).toEqual({ seconds: 0, listed: 0, listed_states: 0 });
     } finally {
       await close();
       await db.drop();
@@ -206,6 +223,76 @@ describe('the job counters', () => {
     }
   });
 
+  it('list every job that fails or is cancelled, whichever way, until it is deleted', async () => {
+    const db = await createTestDatabase();
+    const { repository, close } = await openRepository(db.url);
+    try {
+      const [handlerFails, leaseRunsOut, cancelledRunning, completed] = await insertJobs(db.pool, 4, {
+        maxAttempts: 1,
+      });
+      const [cancelledPending, cancelledByFilter] = await insertJobs(db.pool, 2, { jobType: 'echo' });
+      const claimed = await repository.claimDue(4, 'w', 60_000, ['noop']);
+      const attempt = (jobId: string) => ({
+        jobId,
+        attempt: claimed.find((job) => job.jobId === jobId)!.attempt,
+      });
+      expect(claimed).toHaveLength(4);
+
+      expect(
+        await repository.markFailed('w', attempt(handlerFails), AttemptOutcome.Failed, {
+          code: 'handler_error',
+          message: 'no',
+        }),
+      ).toBe(true);
+      await db.pool.query(
+        `UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE job_id = $1`,
+        [leaseRunsOut],
+      );
+      expect((await repository.rescueExpiredLeases(500))?.rescued.map((ref) => ref.jobId)).toEqual([
+        leaseRunsOut,
+      ]);
+      expect(await repository.cancelJob(cancelledRunning, 'stop')).not.toBeNull();
+      expect(await repository.markCancelled('w', attempt(cancelledRunning))).toBe(true);
+      await repository.markCompleted('w', [{ ...attempt(completed), resultJson: '{}' }]);
+      expect(await repository.cancelJob(cancelledPending, null)).not.toBeNull();
+      expect(await repository.cancelMatching({ jobType: 'echo', state: JobState.Pending }, null, 10)).toBe(1);
+      await expectCountersToMatchRows(db);
+      const listed = async (state: string) =>
+        (
+          await db.pool.query(`SELECT job_id FROM job_state_listing WHERE state = $1 ORDER BY job_id`, [
+            state,
+          ])
+        ).rows.map((row) => row.job_id);
+      expect(await listed('failed')).toEqual([handlerFails, leaseRunsOut].sort());
+      expect(await listed('cancelled')).toEqual(
+        [cancelledRunning, cancelledPending, cancelledByFilter].sort(),
+      );
+
+      // A retry is a new pending job: the one it repeats stays listed, and it is not.
+      expect(await repository.retryAsNewJob(handlerFails)).not.toBeNull();
+      await expectCountersToMatchRows(db);
+
+      const old = await seedHistory(db.pool, 3, { state: 'failed', createdSecondsAgo: 7_200 });
+      await seedHistory(db.pool, 2, { state: 'cancelled', createdSecondsAgo: 7_200 });
+      await expectCountersToMatchRows(db);
+      const batch = await repository.sweepRetention({
+        minIntervalMs: 0,
+        retention: { completedMs: 60_000, failedMs: 60_000, cancelledMs: 60_000 },
+        horizonMs: 120_000,
+        limit: 1_000,
+        lapMs: 60_000,
+        finishesKeptMs: 3_600_000,
+      });
+      expect(batch?.deleted).toEqual({ failed: 3, cancelled: 2 });
+      await expectCountersToMatchRows(db);
+      expect(await listed('failed')).not.toContain(old[0]);
+      expect(await listed('failed')).toEqual([handlerFails, leaseRunsOut].sort());
+    } finally {
+      await close();
+      await db.drop();
+    }
+  });
+
   it('refuse to be written by anything but the triggers on jobs', async () => {
     const db = await createTestDatabase();
     try {
@@ -225,6 +312,15 @@ describe('the job counters', () => {
         `TRUNCATE job_type_listing`,
       ]) {
         await expect(db.pool.query(sql)).rejects.toThrow(/job_type_listing is kept by the triggers/);
+      }
+      await seedHistory(db.pool, 1, { state: 'failed', createdSecondsAgo: 7_200 });
+      for (const sql of [
+        `UPDATE job_state_listing SET state = 'cancelled'`,
+        `DELETE FROM job_state_listing`,
+        `INSERT INTO job_state_listing VALUES ('failed', job_id_v7())`,
+        `TRUNCATE job_state_listing`,
+      ]) {
+        await expect(db.pool.query(sql)).rejects.toThrow(/job_state_listing is kept by the triggers/);
       }
       await expectCountersToMatchRows(db);
     } finally {
