@@ -299,6 +299,16 @@ function compare(report, peerNames) {
         {},
       ),
     );
+    rows.push(
+      row(
+        `  GET /jobs?state=failed p99, first page: its jobs the oldest${beside('failed_page')}`,
+        'ms',
+        'lower',
+        2,
+        { stats: listing.failed_page.p99_ms },
+        {},
+      ),
+    );
   }
   return rows;
 }

@@ -643,21 +643,29 @@ function batchSummary(batches) {
   };
 }
 
+/** Failed jobs among the grown table's finished rows: its oldest, so that a walk to them passes all the others. */
+const GROWN_FAILED_ROWS = 100;
+
 async function growTable(url, rows) {
   await withClient(url, async (client) => {
     await withTriggersOff(client, 'TRUNCATE jobs, job_attempts, callback_deliveries, job_watches');
     await client.query('SET session_replication_role = replica');
     await client.query(
-      `INSERT INTO jobs (job_id, job_type, state, payload, result, run_at, available_at, attempts, max_attempts, timeout_ms,
-                         worker_id, attempt_started_at, created_at, updated_at, started_at, finished_at)
-       SELECT ${UUID_V7('t')}, 'noop', 'completed', '{}', 'null', t, NULL, 1, 3, 60000, 'seed', t, t, t, t, t
-       FROM (SELECT now() - make_interval(secs => g) AS t FROM generate_series(1, $1) AS g) AS seed`,
-      [rows],
+      `INSERT INTO jobs (job_id, job_type, state, payload, result, error, run_at, available_at, attempts,
+                         failed_attempts, max_attempts, timeout_ms, worker_id, attempt_started_at, created_at,
+                         updated_at, started_at, finished_at)
+       SELECT ${UUID_V7('t')}, 'noop', CASE WHEN failed THEN 'failed' ELSE 'completed' END, '{}',
+              CASE WHEN NOT failed THEN 'null'::jsonb END,
+              CASE WHEN failed THEN '{"code": "handler_error", "message": "seed"}'::jsonb END,
+              t, NULL, 1, failed::int, 3, 60000, 'seed', t, t, t, t, t
+       FROM (SELECT now() - make_interval(secs => g) AS t, g > $1 - $2 AS failed
+             FROM generate_series(1, $1) AS g) AS seed`,
+      [rows, GROWN_FAILED_ROWS],
     );
     await client.query('SET session_replication_role = DEFAULT');
-    // Both tables the insert wrote (the listing by its triggers), as in a table that grew over time: left to
+    // The tables the insert wrote (the listings by its triggers), as in a table that grew over time: left to
     // autovacuum, its first pass over ten million new listing rows would fall into the drains that follow.
-    await client.query('VACUUM ANALYZE jobs, job_type_listing');
+    await client.query('VACUUM ANALYZE jobs, job_type_listing, job_state_listing');
   });
 }
 
@@ -733,7 +741,8 @@ const LISTING_REQUESTS = 1_000;
 
 /**
  * One run of the listing: an api started on the table, the first 99 pages walked (which also warms the
- * api up), then LISTING_REQUESTS of the first page and as many of the 100th, one after the other.
+ * api up), then LISTING_REQUESTS of the first page, as many of the 100th, and as many of the first page of
+ * `?state=failed` (on the grown table the GROWN_FAILED_ROWS oldest jobs), one after the other.
  */
 async function listingRound(url) {
   const api = await startApi(url);
@@ -749,7 +758,11 @@ async function listingRound(url) {
           (await fetch(`${api.baseUrl}/jobs${query}`)).arrayBuffer(),
         ),
       );
-    return { first_page: await timePage(''), page_100: await timePage(`?cursor=${cursor}`) };
+    return {
+      first_page: await timePage(''),
+      page_100: await timePage(`?cursor=${cursor}`),
+      failed_page: await timePage('?state=failed'),
+    };
   } finally {
     await api.stop();
   }
@@ -761,7 +774,12 @@ function listingSummary(rounds) {
     p50_ms: stats(rounds.map((round) => round[name].p50_ms)),
     p99_ms: stats(rounds.map((round) => round[name].p99_ms)),
   });
-  return { requests_per_run: LISTING_REQUESTS, first_page: page('first_page'), page_100: page('page_100') };
+  return {
+    requests_per_run: LISTING_REQUESTS,
+    first_page: page('first_page'),
+    page_100: page('page_100'),
+    failed_page: page('failed_page'),
+  };
 }
 
 /**
@@ -815,7 +833,8 @@ async function grownScenario(url, emptyUrl, best) {
   log(
     `  GET /jobs p99, median of ${RUNS} runs of ${LISTING_REQUESTS} requests: first page ${listing.first_page.p99_ms.median.toFixed(2)} ms ` +
       `with ${GROWN_ROWS.toLocaleString('en')} finished rows, ${listing.empty_table.first_page.p99_ms.median.toFixed(2)} ms on the empty table; ` +
-      `100th page ${listing.page_100.p99_ms.median.toFixed(2)} and ${listing.empty_table.page_100.p99_ms.median.toFixed(2)} ms`,
+      `100th page ${listing.page_100.p99_ms.median.toFixed(2)} and ${listing.empty_table.page_100.p99_ms.median.toFixed(2)} ms; ` +
+      `?state=failed ${listing.failed_page.p99_ms.median.toFixed(2)} and ${listing.empty_table.failed_page.p99_ms.median.toFixed(2)} ms`,
   );
   const jobsPerSecond = stats(drains.grown.map((r) => r.jobs_per_second));
   const emptyJobsPerSecond = stats(drains.empty.map((r) => r.jobs_per_second));

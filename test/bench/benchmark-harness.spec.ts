@@ -41,6 +41,7 @@ function serverUrl(): string {
 interface ListingTimes {
   first_page: { p99_ms: { median: number; runs: number[] } };
   page_100: { p99_ms: { median: number; runs: number[] } };
+  failed_page: { p99_ms: { median: number; runs: number[] } };
 }
 
 interface ComparisonRow {
@@ -141,6 +142,7 @@ describe('the benchmark harness', () => {
         'processing with 10,000 finished rows',
         'claim of',
         'GET /jobs p99, first page',
+        'GET /jobs?state=failed p99',
       ]) {
         expect({ figure, ours: rowOf(figure).ours?.stats.median }).toEqual({
           figure,
@@ -153,7 +155,7 @@ describe('the benchmark harness', () => {
       expect(Number.isFinite(grown.ratio_to_empty) && grown.ratio_to_empty > 0).toBe(true);
       // So is the listing: a p99 per run on each table, the median reported.
       for (const times of [grown.listing, grown.listing.empty_table]) {
-        for (const page of [times.first_page, times.page_100]) {
+        for (const page of [times.first_page, times.page_100, times.failed_page]) {
           expect(page.p99_ms.runs).toHaveLength(1);
           expect(page.p99_ms.median).toBeGreaterThan(0);
         }
