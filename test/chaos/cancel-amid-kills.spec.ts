@@ -12,7 +12,8 @@ const KILLS = 5;
  * cancels land on pending jobs, on jobs running on a live worker, on jobs whose worker just died, and on
  * jobs finishing that instant. Whatever the order, no job has two outcomes, none starts again after its
  * cancel was requested, none runs in two places, and every accepted cancel ends `cancelled` or, when the
- * handler finished first, with the handler's outcome.
+ * handler finished first, with the handler's outcome. Afterwards `GET /jobs?state=cancelled` lists exactly the
+ * cancelled jobs.
  */
 describe('chaos: cancels while workers are killed and restarted', () => {
   let db: TestDatabase;
@@ -120,6 +121,26 @@ describe('chaos: cancels while workers are killed and restarted', () => {
         expect(row).toMatchObject({ state: 'completed', requested: false });
       }
     }
+
+    // The list an operator opens next, through the api: exactly the cancelled jobs, newest first, page by
+    // page (job_state_listing, written by the same statements that cancelled them).
+    const listed: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = `state=cancelled&limit=7${cursor === null ? '' : `&cursor=${cursor}`}`;
+      const page = (await (await fetch(`${api.baseUrl}/jobs?${query}`)).json()) as {
+        items: { job_id: string; state: string }[];
+        next_cursor: string | null;
+      };
+      expect(page.items.every((item) => item.state === 'cancelled')).toBe(true);
+      listed.push(...page.items.map((item) => item.job_id));
+      cursor = page.next_cursor;
+    } while (cursor !== null);
+    const { rows: cancelledRows } = await db.pool.query(
+      `SELECT job_id::text FROM jobs WHERE state = 'cancelled' ORDER BY job_id DESC`,
+    );
+    expect(listed).toEqual(cancelledRows.map((row) => row.job_id));
+    expect(listed).toHaveLength(summary.cancelled);
 
     const executions = fleet.checkExecutions();
     expect(executions.violations).toEqual([]);
