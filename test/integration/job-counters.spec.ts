@@ -297,30 +297,31 @@ describe('the job counters', () => {
     const db = await createTestDatabase();
     try {
       await insertJobs(db.pool, 2);
-      for (const sql of [
-        `UPDATE job_counts SET jobs = jobs + 1`,
-        `DELETE FROM job_counts`,
-        `INSERT INTO job_counts VALUES ('noop', 'pending', 0, 5, 0)`,
-        `TRUNCATE job_counts`,
-      ]) {
-        await expect(db.pool.query(sql)).rejects.toThrow(/job_counts is kept by the triggers/);
-      }
-      for (const sql of [
-        `UPDATE job_type_listing SET job_type = 'echo'`,
-        `DELETE FROM job_type_listing`,
-        `INSERT INTO job_type_listing VALUES ('noop', job_id_v7())`,
-        `TRUNCATE job_type_listing`,
-      ]) {
-        await expect(db.pool.query(sql)).rejects.toThrow(/job_type_listing is kept by the triggers/);
-      }
       await seedHistory(db.pool, 1, { state: 'failed', createdSecondsAgo: 7_200 });
-      for (const sql of [
-        `UPDATE job_state_listing SET state = 'cancelled'`,
-        `DELETE FROM job_state_listing`,
-        `INSERT INTO job_state_listing VALUES ('failed', job_id_v7())`,
-        `TRUNCATE job_state_listing`,
-      ]) {
-        await expect(db.pool.query(sql)).rejects.toThrow(/job_state_listing is kept by the triggers/);
+      const writes: Record<string, string[]> = {
+        job_counts: [
+          `UPDATE job_counts SET jobs = jobs + 1`,
+          `DELETE FROM job_counts`,
+          `INSERT INTO job_counts VALUES ('noop', 'pending', 0, 5, 0)`,
+          `TRUNCATE job_counts`,
+        ],
+        job_type_listing: [
+          `UPDATE job_type_listing SET job_type = 'echo'`,
+          `DELETE FROM job_type_listing`,
+          `INSERT INTO job_type_listing VALUES ('noop', job_id_v7())`,
+          `TRUNCATE job_type_listing`,
+        ],
+        job_state_listing: [
+          `UPDATE job_state_listing SET state = 'cancelled'`,
+          `DELETE FROM job_state_listing`,
+          `INSERT INTO job_state_listing VALUES ('failed', job_id_v7())`,
+          `TRUNCATE job_state_listing`,
+        ],
+      };
+      for (const [table, statements] of Object.entries(writes)) {
+        for (const sql of statements) {
+          await expect(db.pool.query(sql)).rejects.toThrow(`${table} is kept by the triggers`);
+        }
       }
       await expectCountersToMatchRows(db);
     } finally {
