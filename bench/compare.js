@@ -279,36 +279,13 @@ function compare(report, peerNames) {
     }
     const { listing } = grown;
     const beside = (page) => ` (empty table: ${listing.empty_table[page].p99_ms.median.toFixed(2)} ms)`;
-    rows.push(
-      row(
-        `  GET /jobs p99, first page${beside('first_page')}`,
-        'ms',
-        'lower',
-        2,
-        { stats: listing.first_page.p99_ms },
-        {},
-      ),
-    );
-    rows.push(
-      row(
-        `  GET /jobs p99, 100th page${beside('page_100')}`,
-        'ms',
-        'lower',
-        2,
-        { stats: listing.page_100.p99_ms },
-        {},
-      ),
-    );
-    rows.push(
-      row(
-        `  GET /jobs?state=failed p99, first page: its jobs the oldest${beside('failed_page')}`,
-        'ms',
-        'lower',
-        2,
-        { stats: listing.failed_page.p99_ms },
-        {},
-      ),
-    );
+    for (const [page, what] of [
+      ['first_page', 'GET /jobs p99, first page'],
+      ['page_100', 'GET /jobs p99, 100th page'],
+      ['failed_page', 'GET /jobs?state=failed p99, first page: its jobs the oldest'],
+    ]) {
+      rows.push(row(`  ${what}${beside(page)}`, 'ms', 'lower', 2, { stats: listing[page].p99_ms }, {}));
+    }
   }
   return rows;
 }

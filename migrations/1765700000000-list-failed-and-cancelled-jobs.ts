@@ -7,7 +7,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * Nothing on `jobs` indexes a job's state: an index on it would make every completion a non-HOT update. So a
  * list filtered by state walked the jobs newest first until it had a page, and when that state is rare (a
  * few failed jobs among millions of completed ones, the question an operator asks first) the walk read the
- * whole table: tens of seconds at ten million jobs, or the statement timeout.
+ * whole table: with 30 failed jobs, the oldest, among ten million, the first page took 712-812 ms by a
+ * parallel scan against 0.24-0.38 ms through this listing (EXPLAIN ANALYZE, warm, PostgreSQL 15).
  *
  * Failed and cancelled are the states worth a listing: they are rare, and a job enters them once and never
  * leaves (states only move forward), so a row is written once, by the statement trigger that already counts

@@ -113,10 +113,10 @@ function toRescuedAttempt(row: RawRow): RescuedAttempt {
   };
 }
 
-/** The driver's own parser for timestamptz text, the one that reads the job's columns. */
 /** The states job_state_listing holds (see listJobs). */
 const LISTED_STATES: readonly JobState[] = [JobState.Failed, JobState.Cancelled];
 
+/** The driver's own parser for timestamptz text, the one that reads the job's columns. */
 const parseTimestamp = types.getTypeParser(types.builtins.TIMESTAMPTZ) as (text: string) => Date;
 
 /**
@@ -315,25 +315,29 @@ export class JobRepository {
    */
   async listJobs(query: ListJobsQuery): Promise<JobEntity[]> {
     return this.guard(() => {
-      const builder = this.jobsWithDeliveries();
-      const listing = query.state && LISTED_STATES.includes(query.state) ? 'job_state_listing' : undefined;
-      if (listing) {
-        builder.innerJoin(listing, 'listing', 'listing.job_id = job.job_id AND listing.state = :state', {
-          state: query.state,
-        });
+      const builder = this.jobsWithDeliveries().setParameters({
+        state: query.state,
+        jobType: query.jobType,
+        before: query.beforeJobId,
+      });
+      const byState = query.state !== undefined && LISTED_STATES.includes(query.state);
+      if (byState) {
+        builder.innerJoin(
+          'job_state_listing',
+          'listing',
+          'listing.job_id = job.job_id AND listing.state = :state',
+        );
+        if (query.jobType) builder.andWhere('job.job_type = :jobType');
       } else if (query.jobType) {
         builder.innerJoin(
           'job_type_listing',
           'listing',
           'listing.job_id = job.job_id AND listing.job_type = :jobType',
-          { jobType: query.jobType },
         );
       }
-      if (query.beforeJobId && (listing || query.jobType))
-        builder.andWhere('listing.job_id < :before', { before: query.beforeJobId });
-      if (query.jobType && listing) builder.andWhere('job.job_type = :jobType', { jobType: query.jobType });
-      if (query.state) builder.andWhere('job.state = :state', { state: query.state });
-      if (query.beforeJobId) builder.andWhere('job.job_id < :before', { before: query.beforeJobId });
+      if (query.beforeJobId && (byState || query.jobType)) builder.andWhere('listing.job_id < :before');
+      if (query.state) builder.andWhere('job.state = :state');
+      if (query.beforeJobId) builder.andWhere('job.job_id < :before');
       return builder.orderBy('job.job_id', 'DESC').limit(query.limit).getMany();
     });
   }
